@@ -1,0 +1,216 @@
+"""The ASGI application: GraphQL, health, readiness and metrics behind one lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from arq.connections import ArqRedis, create_pool
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from tortoise.contrib.starlette import RegisterTortoise
+
+from loyalty import clock, db, redis_embedded
+from loyalty.jobs import QUEUE_NAME
+from loyalty.observability import HTTP_REQUESTS, REGISTRY, configure_logging
+from loyalty.settings import Settings, get_settings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Resources:
+    """Connections the app uses; tests may pass their own and keep ownership."""
+
+    redis: ArqRedis
+
+
+def create_app(
+    settings: Settings | None = None, *, resources: Resources | None = None
+) -> Starlette:
+    """Build the app. With ``resources`` the caller owns the database context and Redis."""
+    settings = settings or get_settings()
+    configure_logging(settings)
+    clock.configure(settings.business_timezone)
+
+    from loyalty.graphql.schema import build_schema
+    from loyalty.graphql.view import LoyaltyGraphQL
+
+    graphql_app = LoyaltyGraphQL(build_schema(settings), settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.settings = settings
+        if resources is not None:
+            app.state.redis = resources.redis
+            yield
+            return
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(
+                RegisterTortoise(
+                    app, config=db.config_from_settings(settings), _enable_global_fallback=True
+                )
+            )
+            target = redis_embedded.resolve(settings.redis_url, settings.data_dir)
+            redis = await create_pool(target.arq_settings(), default_queue_name=QUEUE_NAME)
+            stack.push_async_callback(redis.aclose)
+            app.state.redis = redis
+            if settings.run_worker_in_process:
+                from loyalty.worker.settings import run_worker_in_background
+
+                task = run_worker_in_background(redis, settings)
+                stack.push_async_callback(_cancel, task)
+            log.info("app.started", env=settings.env, database=_redact(settings.database_url))
+            yield
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(db.ping(), timeout=2)
+            checks["database"] = "ok"
+        except Exception as exc:  # readiness reports, never raises
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            await asyncio.wait_for(request.app.state.redis.ping(), timeout=2)
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+        failing = [name for name, state in checks.items() if state != "ok"]
+        body = {"status": "ok" if not failing else "unavailable", "checks": checks}
+        if failing:
+            body["failing"] = failing
+        return JSONResponse(body, status_code=503 if failing else 200)
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql_app),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    return app
+
+
+class RequestGuard:
+    """Request ids (accept or create ``X-Request-ID``), body size limit, request counter.
+
+    Oversized bodies are refused with 413 before anything parses them, whether announced by
+    ``Content-Length`` or streamed.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        request_id = _clean_request_id(headers.get("x-request-id")) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        route = scope.get("path", "")
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        status_holder = {"status": 500}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            length = headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+                await _too_large(send_with_id, self.max_body_bytes)
+                return
+            received = 0
+
+            async def limited_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.max_body_bytes:
+                        raise _BodyTooLarge()
+                return message
+
+            try:
+                await self.app(scope, limited_receive, send_with_id)
+            except _BodyTooLarge:
+                await _too_large(send_with_id, self.max_body_bytes)
+        finally:
+            HTTP_REQUESTS.labels(route=route, status=str(status_holder["status"])).inc()
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    response = JSONResponse(
+        {
+            "errors": [
+                {
+                    "message": f"Request body larger than {limit} bytes.",
+                    "extensions": {"code": "BAD_USER_INPUT"},
+                }
+            ]
+        },
+        status_code=413,
+    )
+    await response({"type": "http"}, _empty_receive, send)
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _clean_request_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = value.strip()
+    if 0 < len(value) <= 128 and all(c.isalnum() or c in "-_.:" for c in value):
+        return value
+    return None
+
+
+def _redact(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task

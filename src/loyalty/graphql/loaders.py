@@ -1,0 +1,64 @@
+"""Per-request DataLoaders: one per access path, results in key order.
+
+Built fresh in ``get_context`` so no cache crosses requests (or users). Domain packages add
+their loaders as attributes here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from loyalty.members.models import Member
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def by_key(
+    fetch: Callable[[list[K]], Awaitable[Iterable[V]]], key: Callable[[V], K]
+) -> Callable[[list[K]], Awaitable[list[V | None]]]:
+    """Batch function returning one row (or None) per key, in key order."""
+
+    async def load(keys: list[K]) -> list[V | None]:
+        rows = {key(row): row for row in await fetch(keys)}
+        return [rows.get(k) for k in keys]
+
+    return load
+
+
+def grouped(
+    fetch: Callable[[list[K]], Awaitable[Iterable[V]]], key: Callable[[V], K]
+) -> Callable[[list[K]], Awaitable[list[list[V]]]]:
+    """Batch function returning the list of rows per key, in key order."""
+
+    async def load(keys: list[K]) -> list[list[V]]:
+        groups: dict[K, list[V]] = {k: [] for k in keys}
+        for row in await fetch(keys):
+            groups.setdefault(key(row), []).append(row)
+        return [groups[k] for k in keys]
+
+    return load
+
+
+async def _members(ids: Sequence[int]) -> list[Member]:
+    return await Member.filter(id__in=list(ids))
+
+
+class Loaders:
+    """The request's loaders. Attribute names say the access path."""
+
+    def __init__(self) -> None:
+        self.member_by_id: DataLoader[int, Member | None] = DataLoader(
+            by_key(_members, lambda m: m.id)
+        )
+        self.extra: dict[str, DataLoader[Any, Any]] = {}
+
+    def get(self, name: str, factory: Callable[[], DataLoader[Any, Any]]) -> DataLoader[Any, Any]:
+        """A loader registered by a domain package, created on first use in this request."""
+        loader = self.extra.get(name)
+        if loader is None:
+            loader = self.extra[name] = factory()
+        return loader

@@ -1,0 +1,96 @@
+"""The root schema, assembled from per-domain Query and Mutation classes.
+
+``schema`` (module level) is what ``loyalty export-schema`` prints; the app builds its own with
+:func:`build_schema` so limits and masking follow the settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from strawberry import relay
+from strawberry.extensions import (
+    MaskErrors,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from loyalty.graphql import permissions
+from loyalty.graphql.context import Info
+from loyalty.graphql.errors import should_mask
+from loyalty.graphql.members.mutations import MemberMutation
+from loyalty.graphql.members.queries import MemberQuery
+from loyalty.graphql.metrics import OperationMetrics
+from loyalty.graphql.scalars import SCALAR_MAP
+from loyalty.settings import Settings
+
+permissions.register({"Query.node": permissions.AUTHENTICATED})
+
+# Order matters only for the printed schema: keep it stable.
+QUERIES: tuple[type, ...] = (MemberQuery,)
+MUTATIONS: tuple[type, ...] = (MemberMutation,)
+SUBSCRIPTIONS: tuple[type, ...] = ()
+
+
+@strawberry.type(description="Fetch any object by its global id.")
+class NodeQuery:
+    @strawberry.field(
+        description="The object with this global id, or null if it does not exist or is not "
+        "visible to you (both answer the same)."
+    )
+    async def node(self, info: Info, id: relay.GlobalID) -> relay.Node | None:
+        try:
+            return await id.resolve_node(info, required=False)  # type: ignore[no-any-return]
+        except (ValueError, KeyError):
+            return None
+
+
+Query = merge_types("Query", (NodeQuery, *QUERIES))
+Mutation = merge_types("Mutation", MUTATIONS)
+Subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
+
+for _root, _name in ((Query, "Query"), (Mutation, "Mutation"), (Subscription, "Subscription")):
+    if _root is not None:
+        permissions.gate_root_fields(_name, _root.__strawberry_definition__.fields)
+
+
+def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
+    from loyalty.graphql import limits
+
+    extensions: list[Any] = [
+        OperationMetrics,
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        *limits.extensions(settings),
+    ]
+    if settings.env != "dev":
+        extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
+    return extensions
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    """The executable schema for ``settings`` (limits, masking, introspection)."""
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=_extensions(settings),
+        config=StrawberryConfig(
+            auto_camel_case=True,
+            disable_field_suggestions=settings.env == "prod",
+            scalar_map=SCALAR_MAP,
+        ),
+    )
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    config=StrawberryConfig(scalar_map=SCALAR_MAP),
+)

@@ -1,0 +1,88 @@
+"""The GraphQL HTTP/WebSocket view: context per request, error extensions, metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+
+from graphql import GraphQLError
+from loyalty.auth.principal import ANONYMOUS, Principal
+from loyalty.auth.service import authenticate
+from loyalty.auth.tokens import InvalidToken
+from loyalty.graphql.context import Context, build_context
+from loyalty.graphql.errors import ErrorCode, extensions_for
+from loyalty.observability import GRAPHQL_ERRORS
+from loyalty.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class LoyaltyGraphQL(GraphQL[Context, None]):
+    """strawberry's ASGI view with our context, error policy and metrics."""
+
+    def __init__(self, schema: Any, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            allow_queries_via_get=True,
+            **kwargs,
+        )
+        self.settings = settings
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        principal: Principal = ANONYMOUS
+        auth_error: InvalidToken | None = None
+        headers: dict[str, str] = dict(request.headers)
+        if isinstance(request, WebSocket):
+            headers = {**headers, **_ws_auth(request)}
+        try:
+            principal = await authenticate(headers=headers, settings=self.settings)
+        except InvalidToken as exc:
+            auth_error = exc
+        context = build_context(
+            request=request,
+            response=response,
+            settings=self.settings,
+            redis=getattr(request.app.state, "redis", None),
+            principal=principal,
+            request_id=getattr(request.state, "request_id", None),
+        )
+        context.state["started"] = time.perf_counter()
+        if auth_error is not None:
+            context.state["auth_error"] = auth_error
+        return context
+
+    async def process_result(
+        self, request: Request | WebSocket, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        data: GraphQLHTTPResponse = {"data": result.data}
+        request_id = getattr(request.state, "request_id", None)
+        if result.errors:
+            data["errors"] = [self._format_error(error, request_id) for error in result.errors]
+        if result.extensions:
+            data["extensions"] = result.extensions
+        return data
+
+    def _format_error(self, error: GraphQLError, request_id: str | None) -> dict[str, Any]:
+        formatted = error.formatted
+        extensions = {**(formatted.get("extensions") or {}), **extensions_for(error)}
+        if formatted.get("message") == "Unexpected error.":
+            extensions["code"] = ErrorCode.INTERNAL.value
+        elif extensions.get("code") == ErrorCode.INTERNAL.value:
+            log.error("graphql.unexpected_error", error=str(error), path=error.path)
+        if request_id:
+            extensions["requestId"] = request_id
+        GRAPHQL_ERRORS.labels(code=extensions.get("code", "UNKNOWN")).inc()
+        return {**formatted, "extensions": extensions}
+
+
+def _ws_auth(websocket: WebSocket) -> dict[str, str]:
+    token = websocket.query_params.get("token")
+    return {"authorization": f"Bearer {token}"} if token else {}

@@ -1,0 +1,100 @@
+"""Runtime configuration: one typed settings object read from ``LOYALTY_*`` variables.
+
+This is the only module that reads the environment. Business tunables (reward amounts,
+thresholds, tier rules) live in the database, not here.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-secret-change-me-in-production-0000"
+
+
+class Settings(BaseSettings):
+    """All process settings. Every field maps to ``LOYALTY_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", env_file=".env", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = Field("dev", description="dev | test | prod")
+    database_url: str = Field(
+        "sqlite://./var/loyalty.sqlite3",
+        description="Tortoise URL: sqlite://path or postgres://user:pass@host:port/db",
+    )
+    redis_url: str | None = Field(
+        None, description="redis://host:port/db; unset starts an embedded Redis under data_dir"
+    )
+    data_dir: Path = Field(Path("./var"), description="Where the embedded SQLite/Redis live")
+    jwt_secret: SecretStr = Field(SecretStr(DEV_JWT_SECRET), description="HS256 signing key")
+    jwt_key_id: str = Field("k1", description="`kid` header of issued tokens (key rotation)")
+    access_token_ttl_seconds: int = Field(900, ge=60)
+    refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=3600)
+    business_timezone: str = Field("Asia/Shanghai", description="IANA zone for business days")
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    graphiql: bool | None = Field(None, description="Serve GraphiQL; default: on only in dev")
+    introspection: bool | None = Field(None, description="Allow introspection; default: not prod")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest accepted request body")
+    max_query_chars: int = 15_000
+    max_query_depth: int = 10
+    max_aliases: int = 15
+    max_tokens: int = 2_000
+    max_query_cost: int = 5_000
+    max_page_size: int = 100
+    max_batch_operations: int = 5
+    rate_limit_per_minute: int = Field(600, ge=1, description="GraphQL operations per principal")
+    anonymous_rate_limit_per_minute: int = Field(120, ge=1, description="Per IP, anonymous")
+    wechat_api_base: str = Field("https://api.weixin.qq.com", description="jscode2session host")
+    wechat_app_id: str = "wx-demo-app"
+    wechat_app_secret: SecretStr = SecretStr("wx-demo-secret")
+    worker_max_jobs: int = Field(100, ge=1)
+    worker_in_process: bool | None = Field(
+        None, description="Run the arq worker inside the API process; default: on for SQLite"
+    )
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _prod_refuses_dev_defaults(self) -> Settings:
+        if self.env == "prod" and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
+            raise ValueError("LOYALTY_JWT_SECRET must be set in prod (the dev default is refused)")
+        if self.env == "prod" and len(self.jwt_secret.get_secret_value()) < 32:
+            raise ValueError("LOYALTY_JWT_SECRET must be at least 32 characters in prod")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.env == "dev" if self.graphiql is None else self.graphiql
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.env != "prod" if self.introspection is None else self.introspection
+
+    @property
+    def run_worker_in_process(self) -> bool:
+        return self.is_sqlite if self.worker_in_process is None else self.worker_in_process
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own ``Settings`` and pass them in)."""
+    return Settings()

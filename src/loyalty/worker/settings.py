@@ -1,0 +1,118 @@
+"""arq worker: one WorkerSettings with start-up/shut-down hooks and the cron schedule."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+import structlog
+from arq import cron
+from arq.connections import ArqRedis, RedisSettings
+from arq.typing import WorkerCoroutine
+from arq.worker import Function, Worker, func
+
+from loyalty import clock, db, redis_embedded
+from loyalty.events.tasks import events_publish, events_reconcile
+from loyalty.jobs import QUEUE_NAME
+from loyalty.settings import Settings, get_settings
+
+log = structlog.get_logger(__name__)
+
+# Fire-and-forget jobs keep no result: their effect lives in the database.
+FUNCTIONS: list[Function | WorkerCoroutine] = [
+    func(events_publish, keep_result=0, max_tries=5),
+    func(events_reconcile, keep_result=0),
+]
+
+CRON_JOBS = [
+    cron(events_reconcile, second={0, 30}, unique=True, run_at_startup=False),
+]
+
+
+def register(*functions: Function | WorkerCoroutine) -> None:
+    """Domains add their jobs here (importing this module lists them all)."""
+    FUNCTIONS.extend(functions)
+
+
+async def on_startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx.get("settings") or get_settings()
+    ctx["settings"] = settings
+    clock.configure(settings.business_timezone)
+    if not ctx.get("external_db"):
+        from tortoise import Tortoise
+
+        # Keep the context object: on_shutdown runs in another task and must close *this*.
+        ctx["tortoise"] = await Tortoise.init(config=db.config_from_settings(settings))
+    log.info("worker.started")
+
+
+async def on_shutdown(ctx: dict[str, Any]) -> None:
+    tortoise_ctx = ctx.pop("tortoise", None)
+    if tortoise_ctx is not None:
+        await tortoise_ctx.close_connections()
+    log.info("worker.stopped")
+
+
+def _redis_settings() -> RedisSettings:
+    settings = get_settings()
+    target = None
+    if not settings.redis_url:
+        target = redis_embedded.published(settings.data_dir)
+    if target is None:
+        target = redis_embedded.resolve(settings.redis_url, settings.data_dir)
+    return target.arq_settings()
+
+
+class WorkerSettings:
+    """``arq loyalty.worker.settings.WorkerSettings`` (or ``loyalty worker``)."""
+
+    functions: ClassVar[list[Any]] = FUNCTIONS
+    cron_jobs: ClassVar[list[Any]] = CRON_JOBS
+    on_startup = on_startup
+    on_shutdown = on_shutdown
+    queue_name = QUEUE_NAME
+    max_jobs = 100
+    poll_delay = 0.1
+    job_timeout = 300
+    keep_result = 3600
+    health_check_interval = 10
+    # The arq CLI reads this at start; `loyalty worker` resolves the same thing itself.
+    redis_settings = _redis_settings() if get_settings().redis_url else None
+
+
+def build_worker(
+    redis: ArqRedis,
+    settings: Settings,
+    *,
+    burst: bool = False,
+    external_db: bool = False,
+    handle_signals: bool = True,
+    cron_jobs: bool = True,
+) -> Worker:
+    """A worker bound to ``redis``; ``external_db`` means the caller's Tortoise context is used."""
+    return Worker(
+        functions=FUNCTIONS,
+        cron_jobs=CRON_JOBS if cron_jobs else None,
+        redis_pool=redis,
+        queue_name=QUEUE_NAME,
+        burst=burst,
+        poll_delay=0.05 if burst else WorkerSettings.poll_delay,
+        max_jobs=settings.worker_max_jobs,
+        job_timeout=WorkerSettings.job_timeout,
+        keep_result=WorkerSettings.keep_result,
+        health_check_interval=WorkerSettings.health_check_interval,
+        handle_signals=handle_signals,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        ctx={"settings": settings, "external_db": external_db},
+    )
+
+
+def run_worker_in_background(redis: ArqRedis, settings: Settings) -> asyncio.Task[Any]:
+    """Run the worker (and its cron) inside the API's event loop: the embedded default.
+
+    One process means one SQLite writer, so the API and the worker never meet
+    "database is locked".
+    """
+    worker = build_worker(redis, settings, external_db=True, handle_signals=False)
+    return asyncio.create_task(worker.async_run(), name="loyalty-worker")
