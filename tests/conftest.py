@@ -98,7 +98,7 @@ async def orm(database_url: str) -> AsyncIterator[TortoiseContext]:
 async def drop_pg_database(url: str) -> None:
     import asyncpg
 
-    base, name = url.rsplit("/", 1)
+    _base, name = url.rsplit("/", 1)
     conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://", 1))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -19,7 +19,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.contrib.starlette import RegisterTortoise
 
-from loyalty import clock, db, redis_embedded
+from loyalty import clock, db, hooks, redis_embedded
 from loyalty.jobs import QUEUE_NAME
 from loyalty.observability import HTTP_REQUESTS, REGISTRY, configure_logging
 from loyalty.settings import Settings, get_settings
@@ -39,6 +39,7 @@ def create_app(
 ) -> Starlette:
     """Build the app. With ``resources`` the caller owns the database context and Redis."""
     settings = settings or get_settings()
+    hooks.load()
     configure_logging(settings)
     clock.configure(settings.business_timezone)
 

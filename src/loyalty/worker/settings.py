@@ -11,7 +11,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker, func
 
-from loyalty import clock, db, redis_embedded
+from loyalty import clock, db, hooks, redis_embedded
 from loyalty.events.tasks import events_publish, events_reconcile
 from loyalty.jobs import QUEUE_NAME
 from loyalty.settings import Settings, get_settings
@@ -37,6 +37,7 @@ def register(*functions: Function | WorkerCoroutine) -> None:
 async def on_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or get_settings()
     ctx["settings"] = settings
+    hooks.load()
     clock.configure(settings.business_timezone)
     if not ctx.get("external_db"):
         from tortoise import Tortoise
