@@ -16,6 +16,7 @@ APP_LABEL = "loyalty"
 MODEL_MODULES: list[str] = [
     "loyalty.members.models",
     "loyalty.events.models",
+    "loyalty.audit.models",
 ]
 
 

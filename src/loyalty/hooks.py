@@ -68,6 +68,11 @@ ORDER_HOOKS: list[OrderHook] = []
 MultiplierProvider = Callable[[int, BaseDBAsyncClient | None], Awaitable[int]]
 MULTIPLIER_PROVIDERS: list[MultiplierProvider] = []
 
+# Called inside the transaction that links an identity (kind, scope, value) to a member:
+# orders attach guest orders placed with that identity here.
+IdentityHook = Callable[[int, str, str | None, str, BaseDBAsyncClient], Awaitable[None]]
+IDENTITY_LINKED_HOOKS: list[IdentityHook] = []
+
 _loaded = False
 
 

@@ -5,6 +5,7 @@ Production sets ``LOYALTY_REDIS_URL`` and never reaches this module.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,10 +57,9 @@ def stop(data_dir: Path) -> None:
     server = _servers.pop(data_dir.resolve(), None)
     if server is None:
         return
-    try:
-        server.shutdown(nosave=True)  # the bundled 6.2 server knows no NOW/FORCE
-    except redis.RedisError:
-        pass  # the server closes the connection as it exits
+    # The bundled 6.2 server knows no NOW/FORCE; it closes the connection as it exits.
+    with contextlib.suppress(redis.RedisError):
+        server.shutdown(nosave=True)
 
 
 def published(data_dir: Path) -> RedisTarget | None:
