@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 
-from loyalty.settings import get_settings
+from loyalty.settings import Settings, get_settings
 
 app = typer.Typer(help="Membership and loyalty platform.", no_args_is_help=True)
+
+T = TypeVar("T")
+
+
+def _with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` with the ORM initialised on ``settings.database_url``."""
+
+    async def runner() -> T:
+        from tortoise.context import TortoiseContext
+
+        from loyalty import db, hooks
+
+        hooks.load()
+        async with TortoiseContext() as ctx:
+            await ctx.init(config=db.config_from_settings(settings))
+            try:
+                return await work()
+            finally:
+                await ctx.close_connections()
+
+    return asyncio.run(runner())
 
 
 @app.command()
@@ -19,6 +45,113 @@ def migrate() -> None:
     settings = get_settings()
     asyncio.run(db.migrate(settings.database_url, create_db=not settings.is_sqlite))
     typer.echo("migrations applied")
+
+
+@app.command("export-schema")
+def export_schema(
+    output: Path = typer.Option(None, "--output", "-o", help="File to write (default: stdout)"),
+) -> None:
+    """Print the GraphQL schema (SDL); `loyalty export-schema -o schema.graphql` updates it."""
+    from loyalty.graphql.schema import schema_sdl
+
+    text = schema_sdl()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}")
+
+
+@app.command()
+def seed(
+    members: int = typer.Option(200, "--members", "-n", min=0, help="How many demo members"),
+    seed_value: int = typer.Option(2026, "--seed", help="Random seed (same seed, same data)"),
+) -> None:
+    """Create realistic zh_CN demo data: members, identities, consents and orders."""
+    from loyalty import seed as seeding
+
+    settings = get_settings()
+    result = _with_db(settings, lambda: seeding.run(members=members, seed=seed_value))
+    typer.echo(f"seeded {result.members} members and {result.orders} orders")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Bind address (default: LOYALTY_HOST)"),
+    port: int = typer.Option(None, help="Port (default: LOYALTY_PORT)"),
+    workers: int = typer.Option(1, min=1, help="uvicorn processes (one per core)"),
+) -> None:
+    """Run the API (production: PostgreSQL + Redis configured, workers run separately)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "loyalty.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        proxy_headers=True,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the arq worker and the campaign scheduler (cron)."""
+    from loyalty.worker.settings import run_standalone
+
+    asyncio.run(run_standalone(get_settings()))
+
+
+@app.command()
+def dev(
+    host: str = typer.Option("127.0.0.1", help="Bind address"),
+    port: int = typer.Option(None, help="Port (default: LOYALTY_PORT)"),
+    seed_members: int = typer.Option(200, help="Demo members to create when the DB is empty"),
+) -> None:
+    """Migrate, seed demo data if empty, and run API + worker + scheduler in one process."""
+    import uvicorn
+
+    from loyalty import db
+    from loyalty import seed as seeding
+    from loyalty.app import create_app
+
+    os.environ.setdefault("LOYALTY_WORKER_IN_PROCESS", "true")
+    get_settings.cache_clear()
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(db.migrate(settings.database_url, create_db=not settings.is_sqlite))
+    demo = _with_db(settings, lambda: seeding.ensure_demo(members=seed_members))
+    bind_port = port or settings.port
+    base = f"http://{host}:{bind_port}"
+    typer.echo(
+        "\n".join(
+            [
+                "",
+                f"  GraphiQL      {base}/graphql",
+                f"  Readiness     {base}/readyz",
+                f"  Admin token   {demo.admin_token}",
+                f"  Member token  {demo.member_token}   (member {demo.member_id})",
+                "  Send tokens as the header  Authorization: Bearer <token>",
+                "",
+            ]
+        )
+    )
+    sys.stdout.flush()
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=bind_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    uvicorn.Server(config).run()
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return app(argv)
 
 
 if __name__ == "__main__":

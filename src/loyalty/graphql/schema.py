@@ -94,3 +94,8 @@ schema = strawberry.Schema(
     subscription=Subscription,
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
 )
+
+
+def schema_sdl() -> str:
+    """The schema as committed in ``schema.graphql``."""
+    return schema.as_str().rstrip() + "\n"

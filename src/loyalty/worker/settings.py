@@ -117,3 +117,19 @@ def run_worker_in_background(redis: ArqRedis, settings: Settings) -> asyncio.Tas
     """
     worker = build_worker(redis, settings, external_db=True, handle_signals=False)
     return asyncio.create_task(worker.async_run(), name="loyalty-worker")
+
+
+async def run_standalone(settings: Settings) -> None:
+    """``loyalty worker``: own Redis pool and database, stops cleanly on SIGTERM/SIGINT."""
+    from arq.connections import create_pool
+
+    target = None if settings.redis_url else redis_embedded.published(settings.data_dir)
+    if target is None:
+        target = redis_embedded.resolve(settings.redis_url, settings.data_dir)
+    configure_logging(settings)
+    redis = await create_pool(target.arq_settings(), default_queue_name=QUEUE_NAME)
+    worker = build_worker(redis, settings)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
