@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from loyalty.members.models import Member
+from loyalty.members.models import ChannelIdentity, Consent, Member
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -47,12 +47,27 @@ async def _members(ids: Sequence[int]) -> list[Member]:
     return await Member.filter(id__in=list(ids))
 
 
+async def _identities(member_ids: Sequence[int]) -> list[ChannelIdentity]:
+    return await ChannelIdentity.filter(member_id__in=list(member_ids)).order_by("id")
+
+
+async def _consents(member_ids: Sequence[int]) -> list[Consent]:
+    return await Consent.filter(member_id__in=list(member_ids)).order_by("id")
+
+
 class Loaders:
     """The request's loaders. Attribute names say the access path."""
 
     def __init__(self) -> None:
         self.member_by_id: DataLoader[int, Member | None] = DataLoader(
             by_key(_members, lambda m: m.id)
+        )
+        self.identities_by_member_id: DataLoader[int, list[ChannelIdentity]] = DataLoader(
+            grouped(_identities, lambda row: row.member_id)  # type: ignore[attr-defined]
+        )
+        # Every consent row (history) of each member, oldest first.
+        self.consents_by_member_id: DataLoader[int, list[Consent]] = DataLoader(
+            grouped(_consents, lambda row: row.member_id)  # type: ignore[attr-defined]
         )
         self.extra: dict[str, DataLoader[Any, Any]] = {}
 

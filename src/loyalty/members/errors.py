@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loyalty.errors import DomainError, NotFoundError
+from loyalty.errors import ConflictError, DomainError, NotFoundError
 
 
 class MemberNotFound(NotFoundError):
@@ -16,3 +16,48 @@ class MemberNotActive(DomainError):
     """The member was merged, erased or deactivated."""
 
     code = "MEMBER_NOT_ACTIVE"
+
+
+class IdentityConflict(ConflictError):
+    """The identity (or phone/email) already belongs to a different member."""
+
+    code = "IDENTITY_CONFLICT"
+
+
+class IdentityNotFound(NotFoundError):
+    code = "IDENTITY_NOT_FOUND"
+
+    def __init__(self, key: object = None) -> None:
+        super().__init__("identity", key)
+
+
+class IdempotencyConflict(ConflictError):
+    """The idempotency key was used before for a different request."""
+
+    code = "IDEMPOTENCY_CONFLICT"
+
+
+class MergeRefused(DomainError):
+    """A merge that cannot happen; subclasses say why. Nothing was written."""
+
+    code = "MERGE_REFUSED"
+
+
+class MergeIntoSelf(MergeRefused):
+    code = "MERGE_INTO_SELF"
+
+
+class MergeIntoMerged(MergeRefused):
+    """The survivor was itself merged into another member."""
+
+    code = "MERGE_INTO_MERGED"
+
+
+class MergeSourceNotActive(MergeRefused):
+    """The member to merge was already merged or erased."""
+
+    code = "MERGE_SOURCE_NOT_ACTIVE"
+
+
+class MemberAlreadyErased(DomainError):
+    code = "MEMBER_ALREADY_ERASED"
