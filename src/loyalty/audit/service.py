@@ -34,3 +34,48 @@ async def record(
         request_id=request_id,
         using_db=connection,
     )
+
+
+async def record_many(entries: list[dict[str, Any]]) -> None:
+    """Append several entries at once (``record`` keyword arguments, without connection)."""
+    if not entries:
+        return
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    at = clock.now()
+    await AuditEntry.bulk_create(
+        [
+            AuditEntry(
+                at=at,
+                actor=e["actor"].subject,
+                actor_role=e["actor"].role.value,
+                action=e["action"],
+                target_type=e["target_type"],
+                target_id=str(e["target_id"]),
+                details=e.get("details") or {},
+                request_id=e.get("request_id") or request_id,
+            )
+            for e in entries
+        ]
+    )
+
+
+async def page(
+    *,
+    first: int,
+    before_id: int | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    actor: str | None = None,
+) -> tuple[list[AuditEntry], bool]:
+    """Entries newest first (descending id) before ``before_id``: ``(rows, has_next_page)``."""
+    query = AuditEntry.all()
+    if target_type is not None:
+        query = query.filter(target_type=target_type)
+    if target_id is not None:
+        query = query.filter(target_id=target_id)
+    if actor is not None:
+        query = query.filter(actor=actor)
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    rows = await query.order_by("-id").limit(first + 1)
+    return rows[:first], len(rows) > first

@@ -14,6 +14,7 @@ from loyalty.settings import Settings
 
 ALGORITHM = "HS256"
 ISSUER = "loyalty"
+LEEWAY_SECONDS = 5
 
 
 class InvalidToken(DomainError):
@@ -49,27 +50,50 @@ def issue_access_token(
     )
 
 
+def verification_key(settings: Settings, kid: object) -> str | None:
+    """The secret for ``kid``: the current key or a retired one still accepted."""
+    if kid == settings.jwt_key_id:
+        return settings.jwt_secret.get_secret_value()
+    if isinstance(kid, str) and kid in settings.jwt_previous_keys:
+        return settings.jwt_previous_keys[kid].get_secret_value()
+    return None
+
+
 def decode_access_token(settings: Settings, token: str) -> Principal:
-    """The principal inside ``token``; raises :class:`InvalidToken` (expired, tampered…)."""
+    """The principal inside ``token``; raises :class:`InvalidToken` (expired, tampered,
+    signed with an unknown or retired-and-removed key)."""
     try:
+        header = jwt.get_unverified_header(token)
+        key = verification_key(settings, header.get("kid"))
+        if key is None or header.get("alg") != ALGORITHM:
+            raise InvalidToken("invalid or expired token")
         claims = jwt.decode(
             token,
-            settings.jwt_secret.get_secret_value(),
+            key,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "role"]},
-            leeway=5,
+            # Expiry is checked against loyalty.clock below, not the wall clock.
+            options={
+                "require": ["exp", "iat", "sub", "role"],
+                "verify_exp": False,
+                "verify_iat": False,
+            },
         )
+        if int(claims["exp"]) + LEEWAY_SECONDS < clock.now().timestamp():
+            raise InvalidToken("invalid or expired token")
         role = Role(claims["role"])
     except (jwt.PyJWTError, ValueError, KeyError) as exc:
         raise InvalidToken("invalid or expired token") from exc
     if role is Role.ANONYMOUS:
         raise InvalidToken("invalid token")
+    member_id = claims.get("mid")
+    if role is Role.MEMBER and not isinstance(member_id, int):
+        raise InvalidToken("invalid token")
     return Principal(
         role=role,
         subject=str(claims["sub"]),
         scopes=frozenset(claims.get("scopes") or ()),
-        member_id=claims.get("mid"),
+        member_id=member_id,
         channel=claims.get("chn"),
         store_id=claims.get("sto"),
     )

@@ -108,7 +108,10 @@ def should_mask(error: GraphQLError) -> bool:
 
 
 def extensions_for(error: GraphQLError) -> dict[str, Any]:
+    """``extensions`` of a top-level error: always a ``code``, never internals."""
     original = error.original_error
+    if original is None and error.extensions and "code" in error.extensions:
+        return dict(error.extensions)  # limit errors carry their own code and details
     if isinstance(original, ApiError):
         return dict(original.extensions)
     if isinstance(original, domain.ValidationError):

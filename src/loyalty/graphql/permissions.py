@@ -9,15 +9,18 @@ Field-level rules (a member sees only its own data) live in the resolvers throug
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from strawberry.extensions import FieldExtension
+from strawberry import relay
+from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.types.field import StrawberryField
 
+from graphql import ExecutionResult, FieldNode, GraphQLError, OperationDefinitionNode
 from loyalty.auth.principal import Principal, Role
-from loyalty.graphql.errors import Forbidden, Unauthenticated
+from loyalty.graphql.errors import ErrorCode, Forbidden, Unauthenticated
 
 ADMIN = frozenset({Role.ADMIN})
 STAFF = frozenset({Role.ADMIN, Role.STAFF})
@@ -39,9 +42,9 @@ def register(entries: Mapping[str, Iterable[Role]]) -> None:
 
 def check(principal: Principal, key: str, auth_error: Exception | None = None) -> None:
     """Raise UNAUTHENTICATED / FORBIDDEN unless ``principal`` may call ``key``."""
-    if auth_error is not None:
-        raise Unauthenticated("Invalid or expired token.")
     allowed = ACCESS.get(key)
+    if auth_error is not None and (allowed is None or Role.ANONYMOUS not in allowed):
+        raise Unauthenticated("Invalid or expired token.")
     if allowed is None:
         raise Forbidden()
     if principal.role in allowed:
@@ -51,21 +54,40 @@ def check(principal: Principal, key: str, auth_error: Exception | None = None) -
     raise Forbidden()
 
 
+# Roles whose mutations are written to the audit log.
+AUDITED_ROLES = frozenset({Role.ADMIN, Role.STAFF})
+
+
 class AccessGate(FieldExtension):
-    """Checks the table before a root field's resolver runs."""
+    """Checks the table before a root field's resolver runs; audits admin and staff
+    mutations once they completed (action ``Mutation.<name>``, the object acted on and the
+    outcome's type: ids only, never input values)."""
 
     def __init__(self, key: str) -> None:
         self.key = key
+        self.audited = key.startswith("Mutation.")
 
     def resolve(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
         check(info.context.principal, self.key, info.context.state.get("auth_error"))
         return next_(source, info, **kwargs)
 
     async def resolve_async(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
-        check(info.context.principal, self.key, info.context.state.get("auth_error"))
+        principal = info.context.principal
+        check(principal, self.key, info.context.state.get("auth_error"))
         result = next_(source, info, **kwargs)
         if inspect.isawaitable(result):
             result = await result
+        if self.audited and principal.role in AUDITED_ROLES:
+            target_type, target_id = _audit_target(result, kwargs)
+            from loyalty.audit import service as audit
+
+            await audit.record(
+                actor=principal,
+                action=self.key,
+                target_type=target_type,
+                target_id=target_id,
+                details={"outcome": _type_name(result)},
+            )
         return result
 
 
@@ -86,6 +108,85 @@ def ensure_member_access(principal: Principal, member_id: int) -> bool:
     return principal.role in (Role.ADMIN, Role.STAFF, Role.SERVICE)
 
 
+def _audit_target(result: Any, arguments: Mapping[str, Any]) -> tuple[str, str]:
+    """The object a mutation acted on: the first node in its outcome, else the first global
+    id in its arguments."""
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        for item in dataclasses.fields(result):
+            value = getattr(result, item.name, None)
+            if isinstance(value, relay.Node):
+                node_type = type(value)
+                return node_type.__name__, str(getattr(value, node_type.resolve_id_attr(), ""))
+    for value in _argument_values(arguments):
+        if isinstance(value, relay.GlobalID):
+            return value.type_name, value.node_id
+    return "-", "-"
+
+
+def _argument_values(arguments: Mapping[str, Any]) -> Iterator[Any]:
+    for value in arguments.values():
+        yield value
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for item in dataclasses.fields(value):
+                yield getattr(value, item.name, None)
+
+
+def _type_name(result: Any) -> str:
+    definition = getattr(result, "__strawberry_definition__", None)
+    return str(getattr(definition, "name", None) or type(result).__name__)
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+class RejectInvalidCredentials(SchemaExtension):
+    """An operation sent with invalid credentials (expired, tampered, revoked) is refused as
+    a whole with UNAUTHENTICATED, before any resolver runs. Only operations whose root fields
+    are all open to anonymous callers (login, token refresh) still run, as anonymous, so a
+    client holding an expired access token can refresh it."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        auth_error = getattr(context.context, "state", {}).get("auth_error")
+        if auth_error is not None and context.result is None and not _open_operation(context):
+            context.result = ExecutionResult(
+                data=None,
+                errors=[
+                    GraphQLError(
+                        "Invalid or expired token.",
+                        extensions={"code": ErrorCode.UNAUTHENTICATED.value},
+                    )
+                ],
+            )
+        yield
+
+
+def _open_operation(context: Any) -> bool:
+    """Whether every root field of the operation is open to anonymous callers."""
+    try:
+        operation_type = context.operation_type
+    except RuntimeError:
+        return False
+    root = {"query": "Query", "mutation": "Mutation", "subscription": "Subscription"}[
+        operation_type.value
+    ]
+    document = context.graphql_document
+    names: list[str] = []
+    for definition in document.definitions if document else ():
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        if context.operation_name and (
+            definition.name is None or definition.name.value != context.operation_name
+        ):
+            continue
+        for selection in definition.selection_set.selections:
+            if not isinstance(selection, FieldNode):
+                return False
+            if not selection.name.value.startswith("__"):
+                names.append(selection.name.value)
+        break
+    return bool(names) and all(
+        Role.ANONYMOUS in ACCESS.get(f"{root}.{name}", frozenset()) for name in names
+    )

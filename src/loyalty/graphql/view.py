@@ -6,11 +6,14 @@ import time
 from typing import Any
 
 import structlog
+from cross_web import HTTPException
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from graphql import GraphQLError
 from loyalty.auth.principal import ANONYMOUS, Principal
@@ -35,6 +38,18 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
             **kwargs,
         )
         self.settings = settings
+
+    async def run(  # type: ignore[override]
+        self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET
+    ) -> Any:
+        """Requests refused before execution (bad JSON, GET mutation, too many operations in
+        a batch) answer in GraphQL's error shape with a code and the request id."""
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as exc:
+            if isinstance(request, WebSocket):
+                raise
+            return _http_error(exc, getattr(request.state, "request_id", None))
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         principal: Principal = ANONYMOUS
@@ -81,6 +96,17 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
             extensions["requestId"] = request_id
         GRAPHQL_ERRORS.labels(code=extensions.get("code", "UNKNOWN")).inc()
         return {**formatted, "extensions": extensions}
+
+
+def _http_error(exc: HTTPException, request_id: str | None) -> Response:
+    extensions: dict[str, Any] = {"code": ErrorCode.BAD_USER_INPUT.value}
+    if request_id:
+        extensions["requestId"] = request_id
+    GRAPHQL_ERRORS.labels(code=extensions["code"]).inc()
+    return JSONResponse(
+        {"data": None, "errors": [{"message": exc.reason, "extensions": extensions}]},
+        status_code=exc.status_code,
+    )
 
 
 def _ws_auth(websocket: WebSocket) -> dict[str, str]:
