@@ -1,0 +1,1 @@
+"""Orders: idempotent ingestion from channel systems, refunds, guest orders."""

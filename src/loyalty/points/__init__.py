@@ -1,0 +1,1 @@
+"""Points: the append-only ledger, lots and expiry, earning rules, redemption."""

@@ -1,0 +1,344 @@
+"""Ledger primitives used inside a caller's transaction (``conn``).
+
+Every change of an account or a lot is one conditional UPDATE whose affected rows are
+checked: ``balance = balance - n WHERE … AND balance >= n``. On PostgreSQL the first UPDATE of
+the account row also locks it until commit, so work on one member's points is serialised; on
+SQLite transactions are serialised anyway. The CHECK constraints are the last line of defence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from calendar import monthrange
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from loyalty import clock
+from loyalty.points import sql
+from loyalty.points.errors import IdempotencyConflict, LedgerRace
+from loyalty.points.models import EntryKind, PointsAllocation, PointsEntry, SourceType
+
+INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """The account row as one statement left it."""
+
+    balance: int
+    pending: int
+    debt: int
+
+
+def fingerprint(payload: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of ``payload`` (sorted keys): the idempotency hash."""
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def check_replay(key: str, request_hash: str) -> PointsEntry | None:
+    """The entry already written under ``key`` with the same request, or None if none.
+
+    Raises :class:`IdempotencyConflict` when ``key`` was used for a different request.
+    """
+    entry = await PointsEntry.get_or_none(idempotency_key=key)
+    if entry is None:
+        return None
+    if entry.request_hash != request_hash:
+        raise IdempotencyConflict("idempotency key already used for a different request")
+    return entry
+
+
+def expiry_for(earned_at: datetime, months: int | None) -> datetime | None:
+    """End of the month ``months`` after ``earned_at``, in the business time zone (UTC stored).
+
+    ``None`` months: never expires. 12 months after 2024-03-15 is 2025-03-31 23:59:59 local.
+    """
+    if months is None:
+        return None
+    zone = clock.business_zone()
+    local = earned_at.astimezone(zone)
+    index = local.year * 12 + (local.month - 1) + months
+    year, month = divmod(index, 12)
+    month += 1
+    last = monthrange(year, month)[1]
+    return datetime(year, month, last, 23, 59, 59, tzinfo=zone).astimezone(UTC)
+
+
+# --- the account row ----------------------------------------------------------------------
+
+_RETURNING = " RETURNING balance, pending, debt"
+
+
+def _state(rows: list[dict[str, Any]]) -> AccountState | None:
+    if not rows:
+        return None
+    row = rows[0]
+    return AccountState(int(row["balance"]), int(row["pending"]), int(row["debt"]))
+
+
+async def lock_account(conn: BaseDBAsyncClient, member_id: int) -> AccountState:
+    """Create the account if needed and lock its row (PostgreSQL) for this transaction."""
+    query = "UPDATE points_account SET balance = balance WHERE member_id = ?" + _RETURNING
+    state = _state(await sql.fetch(conn, query, member_id))
+    if state is not None:
+        return state
+    await sql.execute(
+        conn,
+        "INSERT INTO points_account (member_id, balance, pending, debt) VALUES (?, 0, 0, 0) "
+        "ON CONFLICT (member_id) DO NOTHING",
+        member_id,
+    )
+    state = _state(await sql.fetch(conn, query, member_id))
+    if state is None:  # pragma: no cover - the insert above guarantees the row
+        raise LedgerRace("account row missing")
+    return state
+
+
+async def debit(conn: BaseDBAsyncClient, member_id: int, amount: int) -> AccountState | None:
+    """``balance -= amount`` if the balance covers it; None (nothing changed) otherwise."""
+    return _state(
+        await sql.fetch(
+            conn,
+            "UPDATE points_account SET balance = balance - ? "
+            "WHERE member_id = ? AND balance >= ?" + _RETURNING,
+            amount,
+            member_id,
+            amount,
+        )
+    )
+
+
+async def credit(conn: BaseDBAsyncClient, member_id: int, amount: int) -> AccountState:
+    state = _state(
+        await sql.fetch(
+            conn,
+            "UPDATE points_account SET balance = balance + ? WHERE member_id = ?" + _RETURNING,
+            amount,
+            member_id,
+        )
+    )
+    if state is None:
+        raise LedgerRace("account row missing")
+    return state
+
+
+async def add_debt(conn: BaseDBAsyncClient, member_id: int, amount: int) -> AccountState:
+    state = _state(
+        await sql.fetch(
+            conn,
+            "UPDATE points_account SET debt = debt + ? WHERE member_id = ?" + _RETURNING,
+            amount,
+            member_id,
+        )
+    )
+    if state is None:
+        raise LedgerRace("account row missing")
+    return state
+
+
+async def pay_debt(conn: BaseDBAsyncClient, member_id: int, amount: int) -> AccountState:
+    """``balance -= amount, debt -= amount`` when both cover it."""
+    state = _state(
+        await sql.fetch(
+            conn,
+            "UPDATE points_account SET balance = balance - ?, debt = debt - ? "
+            "WHERE member_id = ? AND balance >= ? AND debt >= ?" + _RETURNING,
+            amount,
+            amount,
+            member_id,
+            amount,
+            amount,
+        )
+    )
+    if state is None:
+        raise LedgerRace("debt settlement found less balance or debt than it read")
+    return state
+
+
+async def change_pending(conn: BaseDBAsyncClient, member_id: int, delta: int) -> AccountState:
+    """``pending += delta`` (a negative delta only if pending covers it)."""
+    state = _state(
+        await sql.fetch(
+            conn,
+            "UPDATE points_account SET pending = pending + ? "
+            "WHERE member_id = ? AND pending + ? >= 0" + _RETURNING,
+            delta,
+            member_id,
+            delta,
+        )
+    )
+    if state is None:
+        raise LedgerRace("pending points found less than it read")
+    return state
+
+
+# --- lots ---------------------------------------------------------------------------------
+
+
+async def open_lots(conn: BaseDBAsyncClient, member_id: int) -> list[PointsEntry]:
+    """The member's lots with points left, oldest expiry first (never-expiring last)."""
+    lots = await PointsEntry.filter(member_id=member_id, remaining__gt=0).using_db(conn)
+    return sorted(lots, key=_sort_key)
+
+
+def _sort_key(lot: PointsEntry) -> tuple[int, float, int]:
+    # Oldest expiry first; lots that never expire last.
+    if lot.expires_at is None:
+        return (1, 0.0, lot.id)
+    return (0, lot.expires_at.timestamp(), lot.id)
+
+
+async def draw(
+    conn: BaseDBAsyncClient,
+    member_id: int,
+    amount: int,
+    *,
+    prefer: list[int] | None = None,
+) -> list[tuple[int, int]]:
+    """Take ``amount`` from the member's lots: the ``prefer`` lots first, then oldest expiry
+    first. Returns ``[(lot_id, taken)]``. Each lot decrement is guarded (``remaining >= n``)."""
+    if amount <= 0:
+        return []
+    lots = await open_lots(conn, member_id)
+    if prefer:
+        rank = {lot_id: i for i, lot_id in enumerate(prefer)}
+        lots.sort(key=lambda lot: (rank.get(lot.id, len(rank)), *_sort_key(lot)))
+    taken: list[tuple[int, int]] = []
+    left = amount
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(left, int(lot.remaining or 0))
+        if take <= 0:
+            continue
+        changed = await sql.execute(
+            conn,
+            "UPDATE points_entry SET remaining = remaining - ? WHERE id = ? AND remaining >= ?",
+            take,
+            lot.id,
+            take,
+        )
+        if changed != 1:
+            raise LedgerRace(f"lot {lot.id} changed under us")
+        taken.append((lot.id, take))
+        left -= take
+    if left:
+        raise LedgerRace(f"lots hold {amount - left} points, the balance said {amount}")
+    return taken
+
+
+async def give_back(conn: BaseDBAsyncClient, lot_id: int, amount: int) -> None:
+    """``remaining += amount`` on one lot (a returned redemption)."""
+    changed = await sql.execute(
+        conn, "UPDATE points_entry SET remaining = remaining + ? WHERE id = ?", amount, lot_id
+    )
+    if changed != 1:
+        raise LedgerRace(f"lot {lot_id} missing")
+
+
+# --- entries ------------------------------------------------------------------------------
+
+
+async def write_entry(
+    conn: BaseDBAsyncClient,
+    *,
+    member_id: int,
+    kind: EntryKind,
+    amount: int,
+    key: str,
+    source_type: SourceType,
+    request_hash: str | None = None,
+    debt_delta: int = 0,
+    allocations: list[tuple[int, int]] | None = None,
+    lot_expires_at: datetime | None = None,
+    is_lot: bool = False,
+    balance_after: int | None = None,
+    **extra: Any,
+) -> PointsEntry:
+    """Insert one entry (a lot when ``is_lot``) and its allocations ``[(lot_id, amount)]``."""
+    entry = await PointsEntry.create(
+        using_db=conn,
+        member_id=member_id,
+        kind=kind,
+        amount=amount,
+        debt_delta=debt_delta,
+        idempotency_key=key,
+        request_hash=request_hash,
+        source_type=source_type,
+        remaining=amount if is_lot else None,
+        expires_at=lot_expires_at if is_lot else None,
+        balance_after=balance_after,
+        created_at=clock.now(),
+        **extra,
+    )
+    if allocations:
+        await PointsAllocation.bulk_create(
+            [
+                PointsAllocation(member_id=member_id, entry_id=entry.id, lot_id=lot, amount=n)
+                for lot, n in allocations
+            ],
+            using_db=conn,
+        )
+    return entry
+
+
+async def add_lot(
+    conn: BaseDBAsyncClient,
+    *,
+    member_id: int,
+    kind: EntryKind,
+    amount: int,
+    key: str,
+    source_type: SourceType,
+    expires_at: datetime | None,
+    request_hash: str | None = None,
+    **extra: Any,
+) -> tuple[PointsEntry, AccountState]:
+    """Credit ``amount`` as a new lot, then let it pay any debt first. The account must be
+    locked by the caller (:func:`lock_account`)."""
+    state = await credit(conn, member_id, amount)
+    entry = await write_entry(
+        conn,
+        member_id=member_id,
+        kind=kind,
+        amount=amount,
+        key=key,
+        source_type=source_type,
+        request_hash=request_hash,
+        is_lot=True,
+        lot_expires_at=expires_at,
+        balance_after=state.balance,
+        **extra,
+    )
+    state = await settle_debt(conn, member_id, state, key=key)
+    if state.balance != entry.balance_after:
+        entry.balance_after = state.balance
+        await PointsEntry.filter(id=entry.id).using_db(conn).update(balance_after=state.balance)
+    return entry, state
+
+
+async def settle_debt(
+    conn: BaseDBAsyncClient, member_id: int, state: AccountState, *, key: str
+) -> AccountState:
+    """If the member owes points, pay as much as the balance allows (a SETTLE entry)."""
+    amount = min(state.debt, state.balance)
+    if amount <= 0:
+        return state
+    state = await pay_debt(conn, member_id, amount)
+    taken = await draw(conn, member_id, amount)
+    await write_entry(
+        conn,
+        member_id=member_id,
+        kind=EntryKind.SETTLE,
+        amount=-amount,
+        debt_delta=-amount,
+        key=f"{key}:settle",
+        source_type=SourceType.SYSTEM,
+        allocations=taken,
+        balance_after=state.balance,
+    )
+    return state

@@ -1,0 +1,208 @@
+"""Spending points and admin adjustments."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from loyalty import clock
+from loyalty.audit import service as audit
+from loyalty.auth.principal import Principal
+from loyalty.errors import FieldErrors
+from loyalty.events import service as events
+from loyalty.jobs import JobQueue
+from loyalty.points.errors import InsufficientPoints, LedgerRace
+from loyalty.points.models import EntryKind, PointsAccount, PointsEntry, SourceType
+from loyalty.points.service import ledger
+from loyalty.points.service.earn import RETRIES, Movement, _movement, active_member_id
+from loyalty.points.service.ledger import INT64_MAX
+from loyalty.points.service.program import get_program
+
+log = structlog.get_logger(__name__)
+
+MAX_KEY = 128
+
+
+def _check_key(errors: FieldErrors, key: str) -> None:
+    if not 0 < len(key.strip()) <= MAX_KEY:
+        errors.add("idempotencyKey", f"1–{MAX_KEY} characters", "INVALID")
+
+
+async def redeem(
+    *,
+    member_id: int,
+    amount: int,
+    idempotency_key: str,
+    order_channel: str | None = None,
+    order_external_id: str | None = None,
+    actor: str | None = None,
+    jobs: JobQueue | None = None,
+) -> Movement:
+    """Spend ``amount`` points, drawn from lots oldest expiry first.
+
+    Idempotent on (member, ``idempotency_key``): a replay returns the first result; the key
+    with another amount or order reference raises IdempotencyConflict. Raises
+    :class:`InsufficientPoints` (nothing written) when the balance does not cover it, and
+    ValidationError, MemberNotFound, MemberNotActive.
+    """
+    errors = FieldErrors()
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= INT64_MAX:
+        errors.add("amount", "must be a positive 64-bit integer", "OUT_OF_RANGE")
+    _check_key(errors, idempotency_key)
+    if (order_channel is None) != (order_external_id is None):
+        errors.add("orderReference", "give both channel and external id", "INVALID")
+    errors.raise_if_any()
+    member_id = await active_member_id(member_id)
+    key = f"redeem:{member_id}:{idempotency_key.strip()}"
+    request_hash = ledger.fingerprint(
+        {"amount": amount, "channel": order_channel, "order": order_external_id}
+    )
+
+    async def work(conn: BaseDBAsyncClient) -> tuple[PointsEntry, uuid.UUID]:
+        state = await ledger.debit(conn, member_id, amount)
+        if state is None:
+            account = await PointsAccount.get_or_none(member_id=member_id).using_db(conn)
+            raise InsufficientPoints(balance=account.balance if account else 0, requested=amount)
+        taken = await ledger.draw(conn, member_id, amount)
+        entry = await ledger.write_entry(
+            conn,
+            member_id=member_id,
+            kind=EntryKind.REDEEM,
+            amount=-amount,
+            key=key,
+            request_hash=request_hash,
+            source_type=SourceType.REDEMPTION,
+            source_ref=idempotency_key.strip(),
+            order_channel=order_channel,
+            order_external_id=order_external_id,
+            actor=actor,
+            allocations=taken,
+            balance_after=state.balance,
+        )
+        return entry, await _event(conn, "points.redeemed", key, member_id, entry)
+
+    return await _idempotent(key, request_hash, work, jobs)
+
+
+async def adjust(
+    *,
+    actor: Principal,
+    member_id: int,
+    amount: int,
+    reason: str,
+    idempotency_key: str,
+    jobs: JobQueue | None = None,
+) -> Movement:
+    """Admin correction: a positive ``amount`` is a new lot (default expiry, pays debt first),
+    a negative one is taken from lots oldest expiry first and never below zero
+    (:class:`InsufficientPoints`). ``reason`` is required. Idempotent like :func:`redeem`."""
+    errors = FieldErrors()
+    if not -INT64_MAX <= amount <= INT64_MAX or amount == 0:
+        errors.add("amount", "a non-zero 64-bit integer", "OUT_OF_RANGE")
+    reason = " ".join((reason or "").split())
+    if not reason:
+        errors.add("reason", "a reason is required", "REQUIRED")
+    elif len(reason) > 500:
+        errors.add("reason", "at most 500 characters", "TOO_LONG")
+    _check_key(errors, idempotency_key)
+    errors.raise_if_any()
+    member_id = await active_member_id(member_id)
+    key = f"adjust:{member_id}:{idempotency_key.strip()}"
+    request_hash = ledger.fingerprint({"amount": amount, "reason": reason})
+    program = await get_program()
+
+    async def work(conn: BaseDBAsyncClient) -> tuple[PointsEntry, uuid.UUID]:
+        if amount > 0:
+            await ledger.lock_account(conn, member_id)
+            entry, _state = await ledger.add_lot(
+                conn,
+                member_id=member_id,
+                kind=EntryKind.ADJUST,
+                amount=amount,
+                key=key,
+                request_hash=request_hash,
+                source_type=SourceType.ADMIN,
+                source_ref=idempotency_key.strip(),
+                reason=reason,
+                actor=actor.subject,
+                expires_at=ledger.expiry_for(clock.now(), program.expiry_months),
+            )
+        else:
+            state = await ledger.debit(conn, member_id, -amount)
+            if state is None:
+                account = await PointsAccount.get_or_none(member_id=member_id).using_db(conn)
+                raise InsufficientPoints(
+                    balance=account.balance if account else 0, requested=-amount
+                )
+            taken = await ledger.draw(conn, member_id, -amount)
+            entry = await ledger.write_entry(
+                conn,
+                member_id=member_id,
+                kind=EntryKind.ADJUST,
+                amount=amount,
+                key=key,
+                request_hash=request_hash,
+                source_type=SourceType.ADMIN,
+                source_ref=idempotency_key.strip(),
+                reason=reason,
+                actor=actor.subject,
+                allocations=taken,
+                balance_after=state.balance,
+            )
+        await audit.record(
+            actor=actor,
+            action="points.adjust",
+            target_type="Member",
+            target_id=member_id,
+            details={"entry_id": entry.id, "amount": amount},
+            connection=conn,
+        )
+        return entry, await _event(conn, "points.adjusted", key, member_id, entry)
+
+    return await _idempotent(key, request_hash, work, jobs)
+
+
+async def _event(
+    conn: BaseDBAsyncClient, kind: str, key: str, member_id: int, entry: PointsEntry
+) -> uuid.UUID:
+    return await events.record(
+        kind=kind,
+        dedupe_key=key,
+        member_id=member_id,
+        payload={"entry_id": entry.id, "amount": entry.amount},
+        connection=conn,
+    )
+
+
+async def _idempotent(
+    key: str,
+    request_hash: str,
+    work: Callable[[BaseDBAsyncClient], Awaitable[tuple[PointsEntry, uuid.UUID]]],
+    jobs: JobQueue | None,
+) -> Movement:
+    """Run ``work`` in its own transaction unless ``key`` was already used; a concurrent twin
+    losing the unique key reads the winner's result."""
+    replay = await ledger.check_replay(key, request_hash)
+    if replay is not None:
+        return _movement(replay, replayed=True)
+    for attempt in range(RETRIES):
+        try:
+            async with in_transaction() as conn:
+                entry, event_id = await work(conn)
+        except IntegrityError:
+            replay = await ledger.check_replay(key, request_hash)
+            if replay is None:
+                raise
+            return _movement(replay, replayed=True)
+        except LedgerRace:
+            log.warning("points.ledger.retry", key=key, attempt=attempt)
+            continue
+        if jobs is not None:
+            events.publish_later(jobs, event_id)
+        return _movement(entry)
+    raise LedgerRace(f"gave up after {RETRIES} attempts")
