@@ -1,0 +1,1 @@
+"""Benefits: catalog, tier entitlements with quotas, claims and reservations."""

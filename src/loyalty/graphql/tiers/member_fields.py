@@ -1,0 +1,68 @@
+"""Tier fields of `Member`, batched per request through loaders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import strawberry
+from strawberry.dataloader import DataLoader
+
+from loyalty.graphql.context import Info
+from loyalty.graphql.tiers.types import Tier, TierChange, TierProgress
+from loyalty.tiers import service
+
+
+async def _standings(ids: list[int]) -> list[service.Standing | None]:
+    found = await service.standings(member_ids=ids)
+    return [found.get(i) for i in ids]
+
+
+async def _progress(ids: list[int]) -> list[service.Progress | None]:
+    found = await service.progress(member_ids=ids)
+    return [found.get(i) for i in ids]
+
+
+async def _history(ids: list[int]) -> list[list[Any]]:
+    found = await service.history(member_ids=ids)
+    return [found.get(i, []) for i in ids]
+
+
+def _standing(info: Info, member_id: int) -> Any:
+    return info.context.loaders.get("tier_by_member", lambda: DataLoader(_standings)).load(
+        member_id
+    )
+
+
+@strawberry.type
+class MemberTierFields:
+    """Mixed into `Member`: ``self.id`` is the member's primary key."""
+
+    if TYPE_CHECKING:
+        id: int
+
+    @strawberry.field(description="Current tier (the entry tier until the member earns more).")
+    async def tier(self, info: Info) -> Tier | None:
+        standing = await _standing(info, self.id)
+        return Tier.from_model(standing.tier) if standing else None
+
+    @strawberry.field(description="When the member reached the current tier (UTC).")
+    async def tier_since(self, info: Info) -> datetime | None:
+        standing = await _standing(info, self.id)
+        return standing.since if standing else None
+
+    @strawberry.field(description="When the current tier is reviewed (UTC); null: never.")
+    async def tier_expires_at(self, info: Info) -> datetime | None:
+        standing = await _standing(info, self.id)
+        return standing.expires_at if standing else None
+
+    @strawberry.field(description="Progress to the next tier and what keeps the current one.")
+    async def tier_progress(self, info: Info) -> TierProgress | None:
+        loader = info.context.loaders.get("tier_progress_by_member", lambda: DataLoader(_progress))
+        progress = await loader.load(self.id)
+        return TierProgress.from_domain(progress) if progress else None
+
+    @strawberry.field(description="Tier changes, latest first (at most 50).")
+    async def tier_history(self, info: Info) -> list[TierChange]:
+        loader = info.context.loaders.get("tier_history_by_member", lambda: DataLoader(_history))
+        return [TierChange.from_model(row) for row in await loader.load(self.id)]

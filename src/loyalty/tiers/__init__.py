@@ -1,0 +1,1 @@
+"""Tiers: the ladder, qualification, upgrades, reviews and progress."""
