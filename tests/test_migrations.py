@@ -1,61 +1,86 @@
-"""Migrations are complete (match the models) and apply cleanly on this backend."""
+"""Migrations are complete (match the models) and apply cleanly on this backend.
+
+Applying runs in a subprocess (`loyalty migrate`): initialising Tortoise a second time in
+this process would rebind the models away from the session's database.
+"""
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
-from tortoise import Tortoise
-from tortoise.context import TortoiseContext
+import asyncpg
 from tortoise.migrations.autodetector import MigrationAutodetector
 
 from loyalty import db
 from tests.conftest import BACKEND, drop_pg_database
 
 
-async def test_models_have_no_changes_missing_from_migrations(tmp_path: Path) -> None:
-    config = db.tortoise_config(f"sqlite://{tmp_path / 'detect.sqlite3'}")
-    async with TortoiseContext() as ctx:
-        await ctx.init(config=config)
-        assert ctx.apps is not None
-        writers = await MigrationAutodetector(ctx.apps, config["apps"]).changes()
-        await ctx.close_connections()
+async def test_models_have_no_changes_missing_from_migrations(orm: Any) -> None:
+    config = db.tortoise_config("sqlite://:memory:")
+    writers = await MigrationAutodetector(orm.apps, config["apps"]).changes()
     pending = [
         f"{type(op).__name__}({getattr(op, 'name', '') or getattr(op, 'model_name', '')})"
         for writer in writers
         for op in writer.operations
     ]
     assert not pending, (
-        "models changed without a migration; run "
-        "`tortoise -c loyalty.db.TORTOISE_ORM makemigrations` and commit the file: "
-        f"{pending}"
+        f"models changed without a migration; run `make migrations` and commit the file: {pending}"
     )
 
 
-async def test_migrations_apply_to_a_fresh_database(tmp_path: Path, database_url: str) -> None:
+def test_schema_comments_have_no_semicolons(orm: Any) -> None:
+    """Table and column comments end up in the migration SQL, and the SQLite migration
+    executor splits scripts on ``;``: a semicolon in a docstring breaks ``migrate``."""
+    offenders: list[str] = []
+    for model in orm.apps.get_models_iterable():
+        meta = model._meta
+        if ";" in (meta.table_description or ""):
+            offenders.append(f"{meta.db_table} (docstring)")
+        for name, field in meta.fields_map.items():
+            if ";" in (field.description or ""):
+                offenders.append(f"{meta.db_table}.{name}")
+    assert not offenders, f"replace ';' in these descriptions: {offenders}"
+
+
+def _migrate(url: str, cwd: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
+    env["LOYALTY_DATABASE_URL"] = url
+    loyalty = Path(sys.executable).with_name("loyalty")
+    result = subprocess.run(
+        [str(loyalty), "migrate"], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_migrations_apply_to_a_fresh_database(
+    tmp_path: Path, database_url: str, orm: Any
+) -> None:
+    expected = {m._meta.db_table for m in orm.apps.get_models_iterable()}
     if BACKEND == "sqlite":
-        url = f"sqlite://{tmp_path / 'migrated.sqlite3'}"
+        path = tmp_path / "migrated.sqlite3"
+        _migrate(f"sqlite://{path}", tmp_path)
+        _migrate(f"sqlite://{path}", tmp_path)  # a second run applies nothing
+        with sqlite3.connect(path) as conn:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        tables = {row[0] for row in rows}
     else:
-        url = database_url.rsplit("/", 1)[0] + "/" + database_url.rsplit("/", 1)[1] + "_mig"
-    try:
-        await db.migrate(url, create_db=BACKEND == "postgres")
-        await db.migrate(url)  # a second run applies nothing and does not fail
-        config = db.tortoise_config(url)
-        async with TortoiseContext() as ctx:
-            await ctx.init(config=config)
-            conn = ctx.db()
-            if BACKEND == "sqlite":
-                rows = await conn.execute_query_dict(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+        url = database_url + "_mig"
+        try:
+            _migrate(url, tmp_path)
+            _migrate(url, tmp_path)
+            conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+            try:
+                rows = await conn.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
                 )
-            else:
-                rows = await conn.execute_query_dict(
-                    "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'"
-                )
-            tables = {row["name"] for row in rows}
-            expected = {m._meta.db_table for m in ctx.apps.get_models_iterable()}  # type: ignore[union-attr]
-            await ctx.close_connections()
-        assert expected <= tables, f"tables missing after migrate: {expected - tables}"
-    finally:
-        if BACKEND == "postgres":
+            finally:
+                await conn.close()
+            tables = {row[0] for row in rows}
+        finally:
             await drop_pg_database(url)
-    assert Tortoise is not None
+    assert expected <= tables, f"tables missing after migrate: {expected - tables}"

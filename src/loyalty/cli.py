@@ -150,6 +150,69 @@ def dev(
     uvicorn.Server(config).run()
 
 
+@app.command("create-admin-token")
+def create_admin_token(
+    subject: str = typer.Option("admin", help="Who the token names (audit log actor)"),
+    role: str = typer.Option("ADMIN", help="ADMIN or STAFF"),
+    scope: list[str] = typer.Option([], "--scope", help="Extra scope, e.g. pii (repeatable)"),
+    ttl_minutes: int = typer.Option(60, min=1, max=7 * 24 * 60, help="Lifetime in minutes"),
+) -> None:
+    """Print a signed access token for an admin (or staff) caller, for bootstrapping."""
+    from datetime import timedelta
+
+    from loyalty.auth.principal import Principal, Role
+    from loyalty.auth.tokens import issue_access_token
+
+    if role.upper() not in (Role.ADMIN.value, Role.STAFF.value):
+        raise typer.BadParameter("role must be ADMIN or STAFF", param_hint="--role")
+    principal = Principal(role=Role(role.upper()), subject=subject, scopes=frozenset(scope))
+    token = issue_access_token(get_settings(), principal, ttl=timedelta(minutes=ttl_minutes))
+    typer.echo(token)
+
+
+@app.command("create-api-key")
+def create_api_key(
+    name: str = typer.Option(..., help="What the key is for, e.g. 'POS Shanghai'"),
+    channel: str = typer.Option(..., help="Channel the key records for, e.g. POS"),
+    store: str = typer.Option(None, help="Store the key is bound to"),
+    scope: list[str] = typer.Option([], "--scope", help="Extra scope, e.g. pii (repeatable)"),
+) -> None:
+    """Create a service API key and print it once (only its hash is stored)."""
+    from loyalty.auth import service as auth
+    from loyalty.auth.principal import Principal, Role
+    from loyalty.errors import ValidationError
+    from loyalty.members.models import Channel
+
+    if channel.upper() not in Channel.__members__:
+        raise typer.BadParameter(f"one of {', '.join(Channel.__members__)}", param_hint="--channel")
+    actor = Principal(role=Role.ADMIN, subject="cli")
+    try:
+        issued = _with_db(
+            get_settings(),
+            lambda: auth.create_api_key(
+                actor=actor, name=name, channel=channel.upper(), store_id=store, scopes=scope
+            ),
+        )
+    except ValidationError as error:
+        raise typer.BadParameter(error.message) from error
+    typer.echo(f"id {issued.api_key.id}: send as `Authorization: ApiKey <key>`; shown once:")
+    typer.echo(issued.secret)
+
+
+@app.command("check-ledger")
+def check_ledger() -> None:
+    """Verify the points ledger for every member; print mismatches and exit 1 if any."""
+    from loyalty.points.audit import check_ledger as run_check
+
+    problems = _with_db(get_settings(), run_check)
+    for problem in problems:
+        typer.echo(str(problem))
+    if problems:
+        typer.echo(f"{len(problems)} mismatch(es)", err=True)
+        raise typer.Exit(1)
+    typer.echo("ledger ok")
+
+
 def main(argv: list[str] | None = None) -> Any:
     return app(argv)
 

@@ -17,6 +17,11 @@ MODEL_MODULES: list[str] = [
     "loyalty.members.models",
     "loyalty.events.models",
     "loyalty.audit.models",
+    "loyalty.points.models",
+    "loyalty.orders.models",
+    "loyalty.auth.models",
+    "loyalty.tiers.models",
+    "loyalty.benefits.models",
 ]
 
 
@@ -57,15 +62,41 @@ def config_from_settings(settings: Settings) -> dict[str, Any]:
 
 
 async def migrate(database_url: str, *, create_db: bool = False) -> None:
-    """Apply every pending migration to ``database_url`` (idempotent)."""
+    """Apply every pending migration to ``database_url`` (idempotent).
+
+    With ``create_db`` a missing PostgreSQL database is created first.
+    """
     from tortoise.context import TortoiseContext
     from tortoise.migrations.api import migrate as migrate_api
 
+    if create_db and not database_url.startswith("sqlite"):
+        await ensure_postgres_database(database_url)
     config = tortoise_config(database_url)
     async with TortoiseContext() as ctx:
-        await ctx.init(config=config, _create_db=create_db)
+        await ctx.init(config=config)
         await migrate_api(config=config)
         await ctx.close_connections()
+
+
+async def ensure_postgres_database(database_url: str) -> bool:
+    """Create the database named in ``database_url`` unless it exists; True if created."""
+    import asyncpg
+
+    dsn = database_url.replace("postgres://", "postgresql://", 1)
+    try:
+        conn = await asyncpg.connect(dsn)
+    except asyncpg.InvalidCatalogNameError:
+        base, _, name = dsn.partition("?")[0].rpartition("/")
+        admin = await asyncpg.connect(f"{base}/postgres")
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        except asyncpg.DuplicateDatabaseError:
+            return False
+        finally:
+            await admin.close()
+        return True
+    await conn.close()
+    return False
 
 
 def connection() -> BaseDBAsyncClient:
@@ -85,3 +116,12 @@ async def ping() -> None:
 
 def is_initialised() -> bool:
     return bool(Tortoise.apps)
+
+
+def __getattr__(name: str) -> Any:
+    # ``tortoise -c loyalty.db.TORTOISE_ORM makemigrations`` reads the config from here.
+    if name == "TORTOISE_ORM":
+        from loyalty.settings import get_settings
+
+        return config_from_settings(get_settings())
+    raise AttributeError(name)

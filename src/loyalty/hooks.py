@@ -17,6 +17,11 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 # Modules that register handlers; imported by ``load()`` (app, worker, CLI and tests call it).
 HOOK_MODULES: list[str] = [
     "loyalty.members.hooks",
+    "loyalty.auth.hooks",
+    "loyalty.points.hooks",
+    "loyalty.orders.hooks",
+    "loyalty.tiers.hooks",
+    "loyalty.benefits.hooks",
 ]
 
 

@@ -22,7 +22,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LOYALTY_", env_file=".env", extra="ignore")
 
-    env: Literal["dev", "test", "prod"] = Field("dev", description="dev | test | prod")
+    env: Literal["dev", "test", "prod"] = Field("dev", description="dev, test or prod")
     database_url: str = Field(
         "sqlite://./var/loyalty.sqlite3",
         description="Tortoise URL: sqlite://path or postgres://user:pass@host:port/db",
@@ -33,29 +33,38 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("./var"), description="Where the embedded SQLite/Redis live")
     jwt_secret: SecretStr = Field(SecretStr(DEV_JWT_SECRET), description="HS256 signing key")
     jwt_key_id: str = Field("k1", description="`kid` header of issued tokens (key rotation)")
-    access_token_ttl_seconds: int = Field(900, ge=60)
-    refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=3600)
+    jwt_previous_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Retired signing keys by `kid` (JSON object), still accepted to verify",
+    )
+    access_token_ttl_seconds: int = Field(900, ge=60, description="Access token lifetime")
+    refresh_token_ttl_seconds: int = Field(
+        30 * 24 * 3600, ge=3600, description="Refresh token lifetime (rotated on use)"
+    )
     business_timezone: str = Field("Asia/Shanghai", description="IANA zone for business days")
-    log_format: Literal["console", "json"] = "console"
-    log_level: str = "INFO"
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    log_format: Literal["console", "json"] = Field("console", description="console or json")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    host: str = Field("127.0.0.1", description="Bind address of `loyalty serve`")
+    port: int = Field(8000, ge=1, le=65535, description="Port of `loyalty serve` / `dev`")
     graphiql: bool | None = Field(None, description="Serve GraphiQL; default: on only in dev")
     introspection: bool | None = Field(None, description="Allow introspection; default: not prod")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest accepted request body")
-    max_query_chars: int = 15_000
-    max_query_depth: int = 10
-    max_aliases: int = 15
-    max_tokens: int = 2_000
-    max_query_cost: int = 5_000
-    max_page_size: int = 100
-    max_batch_operations: int = 5
+    max_query_chars: int = Field(15_000, description="Longest accepted query text")
+    max_query_depth: int = Field(10, description="Deepest accepted selection")
+    max_aliases: int = Field(15, description="Most aliases in one operation")
+    max_tokens: int = Field(2_000, description="Most lexical tokens in one document")
+    max_query_cost: int = Field(5_000, description="Cost limit (fields × `first` sizes)")
+    max_page_size: int = Field(100, description="Largest `first` of any list")
+    max_batch_operations: int = Field(5, description="Most operations in one batch")
     rate_limit_per_minute: int = Field(600, ge=1, description="GraphQL operations per principal")
     anonymous_rate_limit_per_minute: int = Field(120, ge=1, description="Per IP, anonymous")
     wechat_api_base: str = Field("https://api.weixin.qq.com", description="jscode2session host")
-    wechat_app_id: str = "wx-demo-app"
-    wechat_app_secret: SecretStr = SecretStr("wx-demo-secret")
-    worker_max_jobs: int = Field(100, ge=1)
+    wechat_app_id: str = Field("wx-demo-app", description="Mini-program app id")
+    wechat_app_secret: SecretStr = Field(
+        SecretStr("wx-demo-secret"), description="Mini-program app secret"
+    )
+    wechat_timeout_seconds: float = Field(5.0, gt=0, description="WeChat API call timeout")
+    worker_max_jobs: int = Field(100, ge=1, description="Jobs one worker runs at once")
     worker_in_process: bool | None = Field(
         None, description="Run the arq worker inside the API process; default: on for SQLite"
     )

@@ -21,20 +21,37 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from loyalty.graphql import permissions
+from loyalty.graphql.auth.mutations import AuthMutation
+from loyalty.graphql.auth.queries import AuthQuery
+from loyalty.graphql.benefits.mutations import BenefitMutation
+from loyalty.graphql.benefits.queries import BenefitQuery
 from loyalty.graphql.context import Info
 from loyalty.graphql.errors import should_mask
 from loyalty.graphql.members.mutations import MemberMutation
 from loyalty.graphql.members.queries import MemberQuery
 from loyalty.graphql.metrics import OperationMetrics
+from loyalty.graphql.orders.mutations import OrderMutation
+from loyalty.graphql.points.mutations import PointsMutation
+from loyalty.graphql.points.queries import PointsQuery
+from loyalty.graphql.points.subscriptions import PointsSubscription
 from loyalty.graphql.scalars import SCALAR_MAP
+from loyalty.graphql.tiers.mutations import TierMutation
+from loyalty.graphql.tiers.queries import TierQuery
 from loyalty.settings import Settings
 
 permissions.register({"Query.node": permissions.AUTHENTICATED})
 
 # Order matters only for the printed schema: keep it stable.
-QUERIES: tuple[type, ...] = (MemberQuery,)
-MUTATIONS: tuple[type, ...] = (MemberMutation,)
-SUBSCRIPTIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (MemberQuery, AuthQuery, TierQuery, BenefitQuery, PointsQuery)
+MUTATIONS: tuple[type, ...] = (
+    MemberMutation,
+    AuthMutation,
+    TierMutation,
+    BenefitMutation,
+    OrderMutation,
+    PointsMutation,
+)
+SUBSCRIPTIONS: tuple[type, ...] = (PointsSubscription,)
 
 
 @strawberry.type(description="Fetch any object by its global id.")
@@ -84,6 +101,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             auto_camel_case=True,
             disable_field_suggestions=settings.env == "prod",
             scalar_map=SCALAR_MAP,
+            batching_config={"max_operations": settings.max_batch_operations},
         ),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import structlog
 from arq import cron
@@ -12,9 +13,13 @@ from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker, func
 
 from loyalty import clock, db, hooks, redis_embedded
+from loyalty.benefits.tasks import benefits_release_expired, benefits_release_reservation
 from loyalty.events.tasks import events_publish, events_reconcile
 from loyalty.jobs import QUEUE_NAME
+from loyalty.observability import configure_logging
+from loyalty.points.tasks import points_activate_pending, points_expire_due
 from loyalty.settings import Settings, get_settings
+from loyalty.tiers.tasks import tiers_reevaluate, tiers_review
 
 log = structlog.get_logger(__name__)
 
@@ -22,10 +27,20 @@ log = structlog.get_logger(__name__)
 FUNCTIONS: list[Function | WorkerCoroutine] = [
     func(events_publish, keep_result=0, max_tries=5),
     func(events_reconcile, keep_result=0),
+    func(tiers_review, keep_result=0),
+    func(tiers_reevaluate, keep_result=0),
+    func(benefits_release_reservation, keep_result=0),
+    func(benefits_release_expired, keep_result=0),
+    func(points_expire_due, keep_result=0),
+    func(points_activate_pending, keep_result=0),
 ]
 
 CRON_JOBS = [
     cron(events_reconcile, second={0, 30}, unique=True, run_at_startup=False),
+    cron(tiers_review, hour={2}, minute={15}, second={0}, unique=True, run_at_startup=False),
+    cron(benefits_release_expired, second={5}, unique=True, run_at_startup=False),
+    cron(points_expire_due, minute={10}, second={0}, unique=True, run_at_startup=False),
+    cron(points_activate_pending, minute={5, 35}, second={0}, unique=True, run_at_startup=False),
 ]
 
 
@@ -77,6 +92,7 @@ class WorkerSettings:
     job_timeout = 300
     keep_result = 3600
     health_check_interval = 10
+    timezone = ZoneInfo(get_settings().business_timezone)
     # The arq CLI reads this at start; `loyalty worker` resolves the same thing itself.
     redis_settings = _redis_settings() if get_settings().redis_url else None
 
@@ -106,6 +122,8 @@ def build_worker(
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         ctx={"settings": settings, "external_db": external_db},
+        # Cron schedules (e.g. the 02:15 tier review) follow the business time zone.
+        timezone=ZoneInfo(settings.business_timezone),
     )
 
 
