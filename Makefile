@@ -44,12 +44,13 @@ migrations: $(STAMP)  ## write a migration for model changes
 services:  ## start PostgreSQL and Redis on this machine when they do not answer
 	@bash scripts/ensure-services.sh
 
-soak: $(STAMP) services  ## long concurrency runs
-	LOYALTY_SOAK=1 LOYALTY_TEST_BACKEND=postgres $(BIN)/pytest -m slow tests
+soak: $(STAMP) services  ## long mixed concurrent workload on both backends
+	LOYALTY_SOAK=1 LOYALTY_TEST_BACKEND=postgres $(BIN)/pytest tests/test_soak.py
+	LOYALTY_SOAK=1 LOYALTY_TEST_BACKEND=sqlite $(BIN)/pytest tests/test_soak.py
 
 fuzz: $(STAMP) services  ## property-based tests with many more examples
-	HYPOTHESIS_PROFILE=fuzz LOYALTY_TEST_BACKEND=postgres $(BIN)/pytest tests -k "machine or property"
-	HYPOTHESIS_PROFILE=fuzz LOYALTY_TEST_BACKEND=sqlite $(BIN)/pytest tests -k "machine or property"
+	HYPOTHESIS_PROFILE=fuzz LOYALTY_TEST_BACKEND=postgres $(BIN)/pytest tests/points/test_ledger_model.py
+	HYPOTHESIS_PROFILE=fuzz LOYALTY_TEST_BACKEND=sqlite $(BIN)/pytest tests/points/test_ledger_model.py
 
 bench: $(STAMP) services  ## full benchmarks (results in bench/results/)
 	$(BIN)/python -m bench.run --full

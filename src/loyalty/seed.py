@@ -70,8 +70,9 @@ async def run(*, members: int, seed: int = 2026) -> SeedResult:
     channels = list(CHANNEL_WEIGHTS)
     weights = list(CHANNEL_WEIGHTS.values())
     now = clock.now()
+    last = await Member.all().order_by("-id").first()
+    last_id = last.id if last else 0
     bar = _progress(members)
-    created: list[Member] = []
     try:
         for start in range(0, members, CHUNK):
             batch = []
@@ -94,23 +95,94 @@ async def run(*, members: int, seed: int = 2026) -> SeedResult:
                     )
                 )
             await Member.bulk_create(batch)
-            created.extend(batch)
             if bar:
                 bar[0].update(bar[1], advance=len(batch))
     finally:
         if bar:
             bar[0].stop()
-    orders = await _seed_orders(rng, fake)
+    seeded = await Member.filter(id__gt=last_id).order_by("id")
+    orders = await _seed_orders(rng, seeded)
     return SeedResult(members=members, orders=orders)
 
 
-async def _seed_orders(rng: random.Random, fake: Faker) -> int:
-    """Orders across channels for the seeded members (none until orders exist)."""
-    return 0
+CATEGORIES = {
+    "服装": [("T恤", 9_900), ("连衣裙", 39_900), ("外套", 59_900)],
+    "美妆": [("口红", 23_000), ("面霜", 48_000), ("面膜", 12_900)],
+    "食品": [("坚果礼盒", 16_800), ("咖啡豆", 8_800), ("茶叶", 26_800)],
+    "家居": [("香薰", 13_800), ("床品四件套", 69_900)],
+    "鞋包": [("运动鞋", 59_900), ("托特包", 89_900)],
+}
+ORDER_CHANNELS = [Channel.POS, Channel.ONLINE_STORE, Channel.WECHAT_MINIPROGRAM, Channel.APP]
+
+
+async def ensure_program() -> None:
+    """The demo loyalty program: tier ladder, benefit catalog, 1 point per yuan, and
+    double points on member day (the 8th of each month). Idempotent."""
+    from loyalty.auth.principal import SYSTEM
+    from loyalty.benefits import service as benefits
+    from loyalty.points.models import EarningRule, RuleKind
+    from loyalty.points.service import program
+
+    await benefits.seed_default_benefits()  # seeds the tier ladder first
+    if not await EarningRule.exists():
+        await program.save_rule(
+            actor=SYSTEM,
+            code="base",
+            name="每消费1元积1分",
+            kind=RuleKind.BASE,
+            currency="CNY",
+            points_per_unit=1,
+        )
+        await program.save_rule(
+            actor=SYSTEM,
+            code="member-day",
+            name="会员日双倍积分",
+            kind=RuleKind.PROMOTION,
+            multiplier_permille=2000,
+            days_of_month=[8],
+        )
+
+
+async def _seed_orders(rng: random.Random, members: list[Member]) -> int:
+    """0–6 orders per member over the last year, across channels, through the real service
+    (points, running stats and tier upgrades follow)."""
+    from loyalty.orders import service as orders
+
+    await ensure_program()
+    now = clock.now()
+    count = 0
+    categories = list(CATEGORIES)
+    for member in members:
+        for n in range(rng.choices(range(7), weights=[25, 20, 18, 14, 10, 8, 5])[0]):
+            lines = []
+            for i in range(rng.randint(1, 3)):
+                category = rng.choice(categories)
+                name, price = rng.choice(CATEGORIES[category])
+                lines.append(
+                    orders.LineIn(
+                        sku=f"{category}-{i}-{price}",
+                        name=name,
+                        category=category,
+                        quantity=rng.randint(1, 2),
+                        unit_price=price,
+                    )
+                )
+            await orders.record(
+                channel=rng.choice(ORDER_CHANNELS).value,
+                external_id=f"seed-{member.id}-{n}",
+                occurred_at=now - timedelta(days=rng.randint(0, 360), minutes=rng.randint(0, 900)),
+                currency="CNY",
+                lines=lines,
+                member_id=member.id,
+                store_id=f"S{rng.randint(1, 20):03d}",
+            )
+            count += 1
+    return count
 
 
 async def ensure_demo(*, members: int) -> DemoAccess:
     """Seed when the database has no member yet; return tokens to try the API with."""
+    await ensure_program()
     if not await Member.exists():
         await run(members=members)
     demo = await Member.all().order_by("id").first()
