@@ -28,7 +28,9 @@ class Settings(BaseSettings):
         description="Tortoise URL: sqlite://path or postgres://user:pass@host:port/db",
     )
     redis_url: str | None = Field(
-        None, description="redis://host:port/db; unset starts an embedded Redis under data_dir"
+        None,
+        description="redis://host:port/db (required in prod); "
+        "unset starts an embedded Redis under data_dir",
     )
     data_dir: Path = Field(Path("./var"), description="Where the embedded SQLite/Redis live")
     jwt_secret: SecretStr = Field(SecretStr(DEV_JWT_SECRET), description="HS256 signing key")
@@ -84,6 +86,12 @@ class Settings(BaseSettings):
             raise ValueError("LOYALTY_JWT_SECRET must be set in prod (the dev default is refused)")
         if self.env == "prod" and len(self.jwt_secret.get_secret_value()) < 32:
             raise ValueError("LOYALTY_JWT_SECRET must be at least 32 characters in prod")
+        if self.env == "prod" and not self.redis_url:
+            # The embedded Redis is private to one process: API processes and workers
+            # would each get their own queue.
+            raise ValueError(
+                "LOYALTY_REDIS_URL must be set in prod (the embedded Redis is dev only)"
+            )
         return self
 
     @property
