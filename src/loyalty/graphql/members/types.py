@@ -14,9 +14,11 @@ from typing import Any
 import strawberry
 from strawberry import relay
 
+from loyalty.auth.principal import Role
 from loyalty.graphql import masking
 from loyalty.graphql.benefits.member_fields import MemberBenefitFields
 from loyalty.graphql.context import Info
+from loyalty.graphql.errors import Forbidden
 from loyalty.graphql.orders.member_fields import MemberOrderFields
 from loyalty.graphql.permissions import ensure_member_access
 from loyalty.graphql.points.member_fields import MemberPointsFields
@@ -131,7 +133,7 @@ class Member(
     registered_at: datetime = strawberry.field(description="Registration time (UTC).")
     status: MemberStatus = strawberry.field(description="Account status.")
     lifecycle_stage: LifecycleStage = strawberry.field(description="Lifecycle stage.")
-    tags: list[str] = strawberry.field(description="Tags set by staff, in the order added.")
+    raw_tags: strawberry.Private[list[str]]
     stats: MemberStats = strawberry.field(description="Running purchase statistics.")
     raw_display_name: strawberry.Private[str]
     raw_phone: strawberry.Private[str | None]
@@ -160,18 +162,34 @@ class Member(
             return self.raw_birth_date
         return masking.birth_date(self.raw_birth_date)
 
+    @strawberry.field(
+        description="Tags set by staff, in the order added. Marketing data: null with a "
+        "FORBIDDEN error for service keys."
+    )
+    def tags(self, info: Info) -> list[str] | None:
+        _refuse_marketing_data_to_services(info)
+        return self.raw_tags
+
     @strawberry.field(description="Every channel identity of the member, oldest first.")
     async def identities(self, info: Info) -> list[ChannelIdentity]:
         rows = await info.context.loaders.identities_by_member_id.load(self.id)
         return [ChannelIdentity.from_model(row) for row in rows]
 
-    @strawberry.field(description="Current consent per purpose (the latest decision of each).")
-    async def consents(self, info: Info) -> list[Consent]:
+    @strawberry.field(
+        description="Current consent per purpose (the latest decision of each). Marketing "
+        "data: null with a FORBIDDEN error for service keys."
+    )
+    async def consents(self, info: Info) -> list[Consent] | None:
+        _refuse_marketing_data_to_services(info)
         rows = await info.context.loaders.consents_by_member_id.load(self.id)
         return [Consent.from_model(row) for row in member_service.current_consents(rows)]
 
-    @strawberry.field(description="Every consent decision ever recorded, oldest first.")
-    async def consent_history(self, info: Info) -> list[Consent]:
+    @strawberry.field(
+        description="Every consent decision ever recorded, oldest first. Marketing data: null "
+        "with a FORBIDDEN error for service keys."
+    )
+    async def consent_history(self, info: Info) -> list[Consent] | None:
+        _refuse_marketing_data_to_services(info)
         rows = await info.context.loaders.consents_by_member_id.load(self.id)
         return [Consent.from_model(row) for row in rows]
 
@@ -192,7 +210,7 @@ class Member(
             registered_at=row.registered_at,
             status=row.status,
             lifecycle_stage=row.lifecycle_stage,
-            tags=list(row.tags or []),
+            raw_tags=list(row.tags or []),
             stats=MemberStats(
                 total_spend=Long(row.total_spend),
                 order_count=row.order_count,
@@ -261,3 +279,9 @@ def enum_value(value: Any) -> Any:
 class MemberNotActiveError:
     code: str = strawberry.field(description="Always `MEMBER_NOT_ACTIVE`.")
     message: str = strawberry.field(description="Why, for people.")
+
+
+def _refuse_marketing_data_to_services(info: Info) -> None:
+    """Channel integrations look members up and record orders; marketing data is not theirs."""
+    if info.context.principal.role is Role.SERVICE:
+        raise Forbidden("Service keys cannot read marketing data.")
