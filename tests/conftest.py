@@ -212,6 +212,26 @@ def worker(redis: ArqRedis, settings: Settings, orm: TortoiseContext) -> Any:
     return run
 
 
+@pytest.fixture
+def sql_queries(monkeypatch: pytest.MonkeyPatch, orm: Any) -> Iterator[list[str]]:
+    """Every SQL statement the default connection runs while the test is recording (to count
+    the queries of a request)."""
+    seen: list[str] = []
+    client_class = type(db.connection())
+    for name in ("execute_query", "execute_query_dict"):
+        original = getattr(client_class, name)
+
+        def recorder(original: Any = original) -> Any:
+            async def run(self: Any, query: str, values: Any = None) -> Any:
+                seen.append(query)
+                return await original(self, query, values)
+
+            return run
+
+        monkeypatch.setattr(client_class, name, recorder())
+    yield seen
+
+
 @pytest.fixture(autouse=True)
 def _business_zone() -> None:
     clock.configure("Asia/Shanghai")

@@ -19,7 +19,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.contrib.starlette import RegisterTortoise
 
-from loyalty import clock, db, hooks, redis_embedded
+from loyalty import clock, db, hooks, redis_embedded, request_cache
 from loyalty.jobs import QUEUE_NAME
 from loyalty.observability import HTTP_REQUESTS, REGISTRY, configure_logging
 from loyalty.settings import Settings, get_settings
@@ -164,7 +164,8 @@ class RequestGuard:
                 return message
 
             try:
-                await self.app(scope, limited_receive, send_with_id)
+                with request_cache.scope():
+                    await self.app(scope, limited_receive, send_with_id)
             except _BodyTooLarge:
                 await _too_large(send_with_id, self.max_body_bytes)
         finally:

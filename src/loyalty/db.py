@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from pypika_tortoise import Order, Table
+from pypika_tortoise.analytics import RowNumber
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.models import Model
 
 from loyalty.settings import Settings
 
 APP_LABEL = "loyalty"
+
+M = TypeVar("M", bound=Model)
+
+# Window functions arrived in SQLite 3.25 (PostgreSQL has always had them).
+SQLITE_WINDOW_FUNCTIONS = sqlite3.sqlite_version_info >= (3, 25)
 
 # Every module holding Tortoise models. A new domain adds its ``models`` module here.
 MODEL_MODULES: list[str] = [
@@ -25,7 +36,9 @@ MODEL_MODULES: list[str] = [
 ]
 
 
-def tortoise_config(database_url: str, *, modules: list[str] | None = None) -> dict[str, Any]:
+def tortoise_config(
+    database_url: str, *, modules: list[str] | None = None, pool_size: int = 10
+) -> dict[str, Any]:
     """Tortoise config dict for ``database_url`` (SQLite gets WAL and a busy timeout)."""
     if database_url.startswith("sqlite"):
         path = database_url.split("://", 1)[1]
@@ -42,7 +55,14 @@ def tortoise_config(database_url: str, *, modules: list[str] | None = None) -> d
             },
         }
     else:
-        connection = database_url  # type: ignore[assignment]
+        connection = expand_db_url(database_url)
+        credentials = connection["credentials"]
+        credentials.setdefault("minsize", 2)
+        credentials.setdefault("maxsize", pool_size)
+        # asyncpg resets every connection it takes back (a RESET ALL round trip per
+        # statement, as Tortoise borrows a connection per statement). We keep no session
+        # state, so only an open transaction needs undoing.
+        credentials["reset"] = _rollback_if_in_transaction
     return {
         "connections": {"default": connection},
         "apps": {
@@ -58,7 +78,12 @@ def tortoise_config(database_url: str, *, modules: list[str] | None = None) -> d
 
 
 def config_from_settings(settings: Settings) -> dict[str, Any]:
-    return tortoise_config(settings.database_url)
+    return tortoise_config(settings.database_url, pool_size=settings.database_pool_size)
+
+
+async def _rollback_if_in_transaction(connection: Any) -> None:
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
 
 
 async def migrate(database_url: str, *, create_db: bool = False) -> None:
@@ -112,6 +137,53 @@ def dialect() -> str:
 async def ping() -> None:
     """A ``SELECT 1`` round trip; raises when the database is unreachable."""
     await connection().execute_query("SELECT 1")
+
+
+async def first_rows_per_key(
+    model: type[M], *, key: str, keys: Sequence[int], order_by: Sequence[str], limit: int
+) -> dict[int, list[M]]:
+    """The first ``limit`` rows of ``model`` for each value of the column ``key`` in ``keys``,
+    sorted within each key by ``order_by`` (field names, ``-name`` for descending).
+
+    One query whatever the number of keys: ``ROW_NUMBER() OVER (PARTITION BY key ORDER BY …)``
+    filtered to ``<= limit``. Keys without rows are absent from the result.
+    """
+    if not keys:
+        return {}
+    conn = model._meta.db
+    if conn.capabilities.dialect == "sqlite" and not SQLITE_WINDOW_FUNCTIONS:
+        found = {
+            k: await model.filter(**{key: k}).order_by(*order_by).limit(limit)
+            for k in dict.fromkeys(keys)
+        }
+        return {k: rows for k, rows in found.items() if rows}
+    columns = model._meta.fields_db_projection
+    table = Table(model._meta.db_table)
+    rank = RowNumber().over(table.field(columns.get(key, key)))
+    for name in order_by:
+        field = name.lstrip("-")
+        rank = rank.orderby(
+            table.field(columns.get(field, field)),
+            order=Order.desc if name.startswith("-") else Order.asc,
+        )
+    ranked = (
+        conn.query_class.from_(table)
+        .select(table.star, rank.as_("row_rank"))
+        .where(table.field(columns.get(key, key)).isin([int(k) for k in dict.fromkeys(keys)]))
+    )
+    query = (
+        conn.query_class.from_(ranked)
+        .select("*")
+        .where(ranked.row_rank <= limit)
+        .orderby(ranked.field(columns.get(key, key)))
+        .orderby(ranked.row_rank)
+    )
+    sql, values = query.get_parameterized_sql()
+    rows: list[M] = await conn.executor_class(model=model, db=conn).execute_select(sql, values)
+    grouped: dict[int, list[M]] = {}
+    for row in rows:
+        grouped.setdefault(getattr(row, key), []).append(row)
+    return grouped
 
 
 def is_initialised() -> bool:

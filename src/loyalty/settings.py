@@ -27,6 +27,9 @@ class Settings(BaseSettings):
         "sqlite://./var/loyalty.sqlite3",
         description="Tortoise URL: sqlite://path or postgres://user:pass@host:port/db",
     )
+    database_pool_size: int = Field(
+        10, ge=1, le=200, description="PostgreSQL connections per process (pool maximum)"
+    )
     redis_url: str | None = Field(
         None,
         description="redis://host:port/db (required in prod); "

@@ -16,7 +16,7 @@ query($id: ID!) { member(id: $id) { displayName points { balance } tags consents
 async def test_service_key_gets_checkout_data_but_not_marketing_data(
     gql: Any, service_token: str
 ) -> None:
-    member = await create_member(tags=["vip"])
+    member = await create_member(display_name="会员甲", tags=["vip"])
     body = await gql(
         QUERY, {"id": to_base64("Member", member.id)}, token=service_token, expect_errors=True
     )

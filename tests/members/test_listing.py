@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 import pytest
 
-from loyalty import db
 from loyalty.members.models import (
     Channel,
     Consent,
@@ -131,25 +129,6 @@ async def test_pages_do_not_shift_when_members_are_inserted(gql: Any) -> None:
     second = await gql(MEMBERS, {"first": 2, "after": first["pageInfo"]["endCursor"]})
 
     assert [e["node"]["displayName"] for e in second["data"]["members"]["edges"]] == ["M2", "M3"]
-
-
-@pytest.fixture
-def sql_queries(monkeypatch: pytest.MonkeyPatch, orm: Any) -> Iterator[list[str]]:
-    """Every SQL statement the default connection runs while the test is recording."""
-    seen: list[str] = []
-    client_class = type(db.connection())
-    for name in ("execute_query", "execute_query_dict"):
-        original = getattr(client_class, name)
-
-        def recorder(original: Any = original) -> Any:
-            async def run(self: Any, query: str, values: Any = None) -> Any:
-                seen.append(query)
-                return await original(self, query, values)
-
-            return run
-
-        monkeypatch.setattr(client_class, name, recorder())
-    yield seen
 
 
 PAGE_360 = """

@@ -31,6 +31,8 @@ class Context:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     redis: Any = None
     state: dict[str, Any] = field(default_factory=dict)
+    # A websocket's ``connection_init`` payload (strawberry fills it in; None over HTTP).
+    connection_params: dict[str, Any] | None = None
 
 
 Info = StrawberryInfo[Context, None]

@@ -15,6 +15,12 @@ from loyalty.members.models import ChannelIdentity, Consent, Member
 
 K = TypeVar("K")
 V = TypeVar("V")
+A = TypeVar("A")
+P = TypeVar("P")
+
+# A keyset page of the rows one owner (a member) has: ``(owner id, first, after)``, where
+# ``after`` is the decoded cursor (hashable) or None for the first page.
+PageKey = tuple[int, int, A]
 
 
 def by_key(
@@ -39,6 +45,33 @@ def grouped(
         for row in await fetch(keys):
             groups.setdefault(key(row), []).append(row)
         return [groups[k] for k in keys]
+
+    return load
+
+
+def paged(
+    first_pages: Callable[[list[int], int], Awaitable[dict[int, P]]],
+    page: Callable[[int, int, A], Awaitable[P]],
+) -> Callable[[list[PageKey[A | None]]], Awaitable[list[P]]]:
+    """Batch function for keyset pages keyed by ``(owner id, first, after)``, in key order.
+
+    First pages cost one ``first_pages(owner_ids, first)`` call per distinct ``first`` (a list
+    of members reads them all at once); a page after a cursor is read on its own
+    (``page(owner_id, first, after)``), as only one owner is being paged through.
+    """
+
+    async def load(keys: list[PageKey[A | None]]) -> list[P]:
+        pages: dict[PageKey[A | None], P] = {}
+        firsts = dict.fromkeys(first for _owner, first, after in keys if after is None)
+        for first in firsts:
+            owners = [owner for owner, n, after in keys if after is None and n == first]
+            found = await first_pages(list(dict.fromkeys(owners)), first)
+            pages.update({(owner, first, None): found[owner] for owner in owners})
+        for key in dict.fromkeys(keys):
+            owner, first, after = key
+            if after is not None:
+                pages[key] = await page(owner, first, after)
+        return [pages[key] for key in keys]
 
     return load
 

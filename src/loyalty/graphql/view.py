@@ -11,9 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
-from strawberry.types.unset import UNSET
+from strawberry.types.unset import UNSET, UnsetType
 
 from graphql import GraphQLError
 from loyalty.auth.principal import ANONYMOUS, Principal
@@ -73,6 +74,28 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
         if auth_error is not None:
             context.state["auth_error"] = auth_error
         return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """``connection_init`` may carry the credentials as ``payload.Authorization``
+        (``Bearer <token>``, ``ApiKey <key>`` or a bare token), as most clients send them; they
+        replace those of the ``token`` query parameter. Invalid ones close the socket (4403)."""
+        params = context.connection_params or {}
+        credential = params.get("Authorization", params.get("authorization"))
+        if credential is None:
+            return UNSET
+        if not isinstance(credential, str) or not credential.strip():
+            raise ConnectionRejectionError({"message": "Invalid credentials."})
+        credential = credential.strip()
+        if " " not in credential:
+            credential = f"Bearer {credential}"
+        try:
+            context.principal = await authenticate(
+                headers={"authorization": credential}, settings=self.settings
+            )
+        except InvalidToken as exc:
+            raise ConnectionRejectionError({"message": "Invalid credentials."}) from exc
+        context.state.pop("auth_error", None)
+        return UNSET
 
     async def process_result(
         self, request: Request | WebSocket, result: ExecutionResult

@@ -17,7 +17,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Case, F, Q, When
 from tortoise.transactions import in_transaction
 
-from loyalty import clock, hooks
+from loyalty import clock, db, hooks
 from loyalty.errors import FieldErrors, ValidationError
 from loyalty.events import service as events
 from loyalty.jobs import JobQueue
@@ -530,6 +530,9 @@ async def lines_for(order_ids: Sequence[int]) -> dict[int, list[OrderLine]]:
     return grouped
 
 
+_MEMBER_PAGE_ORDER = ("-occurred_at", "-id")
+
+
 async def member_page(
     *, member_id: int, first: int, after: tuple[datetime, int] | None = None
 ) -> tuple[list[Order], bool]:
@@ -538,8 +541,22 @@ async def member_page(
     if after is not None:
         at, order_id = after
         query = query.filter(Q(occurred_at__lt=at) | Q(occurred_at=at, id__lt=order_id))
-    rows = await query.order_by("-occurred_at", "-id").limit(first + 1)
+    rows = await query.order_by(*_MEMBER_PAGE_ORDER).limit(first + 1)
     return rows[:first], len(rows) > first
+
+
+async def first_member_pages(
+    member_ids: Sequence[int], *, first: int
+) -> dict[int, tuple[list[Order], bool]]:
+    """:func:`member_page` without ``after`` for many members, in one query."""
+    found = await db.first_rows_per_key(
+        Order, key="member_id", keys=member_ids, order_by=_MEMBER_PAGE_ORDER, limit=first + 1
+    )
+    pages: dict[int, tuple[list[Order], bool]] = {}
+    for member_id in member_ids:
+        rows = found.get(member_id, [])
+        pages[member_id] = (rows[:first], len(rows) > first)
+    return pages
 
 
 @dataclass(frozen=True)

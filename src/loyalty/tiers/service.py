@@ -15,7 +15,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from loyalty import clock
+from loyalty import clock, request_cache
 from loyalty.audit import service as audit
 from loyalty.auth.principal import Principal
 from loyalty.errors import FieldError, FieldErrors, ValidationError
@@ -51,9 +51,14 @@ UNSET: Any = _Unset()
 # --- the ladder -------------------------------------------------------------------------------
 
 
+LADDER_KEY = "tiers.ladder"
+
+
 async def ladder(*, connection: BaseDBAsyncClient | None = None) -> list[Tier]:
     """Every tier, lowest rank first (the first is the entry tier)."""
-    return list(await Tier.all().using_db(connection).order_by("rank"))
+    if connection is not None:
+        return list(await Tier.all().using_db(connection).order_by("rank"))
+    return list(await request_cache.memo(LADDER_KEY, lambda: Tier.all().order_by("rank")))
 
 
 async def get_tier(*, code: str) -> Tier:
@@ -95,6 +100,7 @@ async def create_tier(
     try:
         async with in_transaction() as conn:
             tier = await Tier.create(using_db=conn, **_columns(rule))
+            request_cache.forget(LADDER_KEY)
     except IntegrityError as exc:
         raise ValidationError(
             FieldError("input.code", "a tier with this code or rank exists", "DUPLICATE")
@@ -146,6 +152,7 @@ async def update_tier(
     try:
         async with in_transaction() as conn:
             await Tier.filter(id=tier.id).using_db(conn).update(**_columns(rule))
+            request_cache.forget(LADDER_KEY)
     except IntegrityError as exc:
         raise ValidationError(
             FieldError("input.rank", "another tier has this rank", "DUPLICATE")
@@ -197,6 +204,7 @@ async def seed_default_ladder() -> list[Tier]:
         for rule in DEFAULT_LADDER:
             if rule.code not in existing:
                 await Tier.create(using_db=conn, **_columns(rule))
+                request_cache.forget(LADDER_KEY)
     await get_policy()
     return await ladder()
 

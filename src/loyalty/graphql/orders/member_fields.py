@@ -9,14 +9,31 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from loyalty.graphql.context import Info
+from loyalty.graphql.loaders import PageKey, paged
 from loyalty.graphql.orders.types import Order
 from loyalty.graphql.pagination import check_first, decode_cursor, encode_cursor
-from loyalty.orders import service
+from loyalty.orders import models, service
+
+OrderPage = tuple[list[models.Order], bool]
 
 
 async def _favourites(ids: list[int]) -> list[list[str]]:
     found = await service.favourite_categories(ids)
     return [found.get(i, []) for i in ids]
+
+
+async def _first_pages(member_ids: list[int], first: int) -> dict[int, OrderPage]:
+    return await service.first_member_pages(member_ids, first=first)
+
+
+async def _page(member_id: int, first: int, after: tuple[datetime, int]) -> OrderPage:
+    return await service.member_page(member_id=member_id, first=first, after=after)
+
+
+def _pages_loader(info: Info) -> DataLoader[PageKey[tuple[datetime, int] | None], OrderPage]:
+    return info.context.loaders.get(
+        "order_page_by_member", lambda: DataLoader(paged(_first_pages, _page))
+    )
 
 
 @strawberry.type(description="An edge of a member's orders.")
@@ -51,7 +68,7 @@ class MemberOrderFields:
                 from loyalty.graphql.errors import BadUserInput
 
                 raise BadUserInput("Invalid cursor.", argument="after") from None
-        rows, has_next = await service.member_page(member_id=self.id, first=first, after=key)
+        rows, has_next = await _pages_loader(info).load((self.id, first, key))
         edges = [
             MemberOrderEdge(
                 cursor=encode_cursor(row.occurred_at.isoformat(), row.id),

@@ -8,6 +8,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from loyalty.graphql.context import Info
+from loyalty.graphql.loaders import PageKey, paged
 from loyalty.graphql.pagination import check_first, decode_cursor, encode_cursor
 from loyalty.graphql.points.types import (
     PointsEntry,
@@ -30,6 +31,23 @@ async def _accounts(ids: list[int]) -> list[AccountState]:
 async def _lots(ids: list[int]) -> list[list[EntryRow]]:
     found = await queries.open_lots(ids)
     return [found.get(i, []) for i in ids]
+
+
+async def _first_history_pages(
+    member_ids: list[int], first: int
+) -> dict[int, tuple[list[EntryRow], bool]]:
+    return await queries.first_history_pages(member_ids, first=first)
+
+
+async def _history_page(member_id: int, first: int, before_id: int) -> tuple[list[EntryRow], bool]:
+    return await queries.history_page(member_id=member_id, first=first, before_id=before_id)
+
+
+def _history_loader(info: Info) -> DataLoader[PageKey[int | None], tuple[list[EntryRow], bool]]:
+    return info.context.loaders.get(
+        "points_history_page_by_member",
+        lambda: DataLoader(paged(_first_history_pages, _history_page)),
+    )
 
 
 @strawberry.type(description="A member's points: balance, pending, debt and open lots.")
@@ -80,9 +98,7 @@ class MemberPointsFields:
     ) -> PointsHistory:
         check_first(first, info.context.settings.max_page_size)
         before_id = int(decode_cursor(after)[0]) if after else None
-        rows, has_next = await queries.history_page(
-            member_id=self.id, first=first, before_id=before_id
-        )
+        rows, has_next = await _history_loader(info).load((self.id, first, before_id))
         edges = [
             PointsHistoryEdge(cursor=encode_cursor(row.id), node=PointsEntry.from_model(row))
             for row in rows

@@ -77,7 +77,7 @@ class PointsSource:
 async def _draws(entry_ids: list[int]) -> list[list[PointsLotDraw]]:
     grouped = await queries.allocations(entry_ids)
     lot_ids = {a.lot_id for rows in grouped.values() for a in rows}  # type: ignore[attr-defined]
-    lots = await queries.entries(sorted(lot_ids))
+    lots = await queries.entries(sorted(lot_ids)) if lot_ids else {}
     return [
         [
             PointsLotDraw(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from loyalty import clock
+from loyalty import clock, db
 from loyalty.points.models import (
     EntryKind,
     PendingEarning,
@@ -66,7 +66,20 @@ async def history_page(
     query = PointsEntry.filter(member_id=member_id)
     if before_id is not None:
         query = query.filter(id__lt=before_id)
-    rows = await query.order_by("-id").limit(first + 1)
+    return _page(await query.order_by("-id").limit(first + 1), first)
+
+
+async def first_history_pages(
+    member_ids: Sequence[int], *, first: int
+) -> dict[int, tuple[list[PointsEntry], bool]]:
+    """:func:`history_page` without ``before_id`` for many members, in one query."""
+    found = await db.first_rows_per_key(
+        PointsEntry, key="member_id", keys=member_ids, order_by=("-id",), limit=first + 1
+    )
+    return {m: _page(found.get(m, []), first) for m in member_ids}
+
+
+def _page(rows: list[PointsEntry], first: int) -> tuple[list[PointsEntry], bool]:
     return rows[:first], len(rows) > first
 
 
