@@ -42,21 +42,23 @@ async def record_many(entries: list[dict[str, Any]]) -> None:
         return
     request_id = structlog.contextvars.get_contextvars().get("request_id")
     at = clock.now()
-    await AuditEntry.bulk_create(
-        [
-            AuditEntry(
-                at=at,
-                actor=e["actor"].subject,
-                actor_role=e["actor"].role.value,
-                action=e["action"],
-                target_type=e["target_type"],
-                target_id=str(e["target_id"]),
-                details=e.get("details") or {},
-                request_id=e.get("request_id") or request_id,
-            )
-            for e in entries
-        ]
-    )
+    rows = [
+        AuditEntry(
+            at=at,
+            actor=e["actor"].subject,
+            actor_role=e["actor"].role.value,
+            action=e["action"],
+            target_type=e["target_type"],
+            target_id=str(e["target_id"]),
+            details=e.get("details") or {},
+            request_id=e.get("request_id") or request_id,
+        )
+        for e in entries
+    ]
+    if len(rows) == 1:
+        await rows[0].save()  # one INSERT, no BEGIN/COMMIT around it
+    else:
+        await AuditEntry.bulk_create(rows)
 
 
 async def page(
