@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -81,14 +83,31 @@ def settings(
     )
 
 
+@pytest.fixture(scope="session")
+def migrated_database_url(database_url: str) -> str:
+    """The session's database, created and migrated once by `loyalty migrate` in a
+    subprocess (a second Tortoise initialisation in this process would rebind the models)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
+    env["LOYALTY_DATABASE_URL"] = database_url
+    migrated = subprocess.run(
+        [str(Path(sys.executable).with_name("loyalty")), "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    return database_url
+
+
 @pytest_asyncio.fixture(scope="session")
-async def orm(database_url: str) -> AsyncIterator[TortoiseContext]:
-    """The session's database: created, schema generated from the models, dropped at the end."""
+async def orm(migrated_database_url: str) -> AsyncIterator[TortoiseContext]:
+    """The session's ORM context on the migrated database, dropped at the end."""
+    database_url = migrated_database_url
     config = db.tortoise_config(database_url)
     ctx = TortoiseContext()
     async with ctx:
-        await ctx.init(config=config, _create_db=True, _enable_global_fallback=True)
-        await ctx.generate_schemas(safe=False)
+        await ctx.init(config=config, _enable_global_fallback=True)
         yield ctx
         await ctx.close_connections()
     if BACKEND == "postgres":

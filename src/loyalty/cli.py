@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -118,9 +117,10 @@ def dev(
     from loyalty import seed as seeding
     from loyalty.app import create_app
 
-    os.environ.setdefault("LOYALTY_WORKER_IN_PROCESS", "true")
-    get_settings.cache_clear()
     settings = get_settings()
+    if settings.worker_in_process is None:
+        # One command runs everything: the worker and its schedule live in this process.
+        settings = settings.model_copy(update={"worker_in_process": True})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(db.migrate(settings.database_url, create_db=not settings.is_sqlite))
     demo = _with_db(settings, lambda: seeding.ensure_demo(members=seed_members))
