@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -55,3 +56,12 @@ def test_dev_starts_and_is_ready_on_an_empty_directory(tmp_path: Path) -> None:
             output = process.communicate()[0].decode(errors="replace")
     assert "GraphiQL" in output and "/graphql" in output
     assert "Admin token" in output
+    with sqlite3.connect(tmp_path / "var" / "loyalty.sqlite3") as conn:
+        counts = {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("member", "channel_identity", "customer_order", "points_entry", "tier")
+        }
+    assert counts["member"] == 20
+    assert counts["channel_identity"] >= 20  # every demo member has a phone identity
+    assert counts["customer_order"] > 0 and counts["points_entry"] > 0
+    assert counts["tier"] == 4

@@ -101,6 +101,7 @@ async def run(*, members: int, seed: int = 2026) -> SeedResult:
         if bar:
             bar[0].stop()
     seeded = await Member.filter(id__gt=last_id).order_by("id")
+    await _seed_identities(rng, seeded)
     orders = await _seed_orders(rng, seeded)
     return SeedResult(members=members, orders=orders)
 
@@ -141,6 +142,42 @@ async def ensure_program() -> None:
             multiplier_permille=2000,
             days_of_month=[8],
         )
+
+
+async def _seed_identities(rng: random.Random, members: list[Member]) -> None:
+    """A phone identity for everyone, a POS card for store sign-ups, an openid (scoped to
+    the mini-program) for mini-program sign-ups."""
+    from loyalty.members.models import ChannelIdentity, IdentityKind
+
+    app_id = get_settings().wechat_app_id
+    rows: list[ChannelIdentity] = []
+    for member in members:
+        common = {"member_id": member.id, "linked_at": member.registered_at}
+        channel = member.registered_channel
+        if member.phone:
+            rows.append(
+                ChannelIdentity(
+                    kind=IdentityKind.PHONE, value=member.phone, channel=channel, **common
+                )
+            )
+        if channel is Channel.POS:
+            card = f"8{member.id:011d}"
+            rows.append(
+                ChannelIdentity(kind=IdentityKind.POS_CARD, value=card, channel=channel, **common)
+            )
+        elif channel is Channel.WECHAT_MINIPROGRAM:
+            openid = f"o{rng.getrandbits(120):030x}"
+            rows.append(
+                ChannelIdentity(
+                    kind=IdentityKind.WECHAT_OPENID,
+                    scope=app_id,
+                    value=openid,
+                    channel=channel,
+                    **common,
+                )
+            )
+    for start in range(0, len(rows), CHUNK):
+        await ChannelIdentity.bulk_create(rows[start : start + CHUNK])
 
 
 async def _seed_orders(rng: random.Random, members: list[Member]) -> int:
