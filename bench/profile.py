@@ -186,17 +186,11 @@ async def _seed_activity(member_ids: Sequence[int]) -> None:
 
 
 async def _seed_contacts(url: str) -> None:
-    """Identities and consent decisions for the seeded members (the seed makes none)."""
+    """Consent decisions for the seeded members (the seed links identities, not consents)."""
     conn = await asyncpg.connect(_pg(url))
     try:
         await conn.execute(
             """
-            INSERT INTO channel_identity (kind, scope, value, channel, linked_at, member_id)
-            SELECT 'PHONE', '', phone, registered_channel, registered_at, id
-            FROM member WHERE phone IS NOT NULL;
-            INSERT INTO channel_identity (kind, scope, value, channel, linked_at, member_id)
-            SELECT 'POS_CARD', '', '88' || lpad(id::text, 8, '0'), 'POS', registered_at, id
-            FROM member WHERE id % 3 = 0;
             INSERT INTO consent (purpose, granted, channel, policy_version, recorded_at, member_id)
             SELECT purpose, (id + length(purpose)) % 4 <> 0, registered_channel, 'v1',
                    registered_at, id

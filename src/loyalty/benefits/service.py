@@ -8,7 +8,7 @@ under concurrency on PostgreSQL and SQLite without row locks. Claims are idempot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -257,10 +257,14 @@ class MemberBenefit:
     renews_at: datetime | None
 
 
-async def member_benefits(*, member_ids: Sequence[int]) -> dict[int, list[MemberBenefit]]:
-    """Each member's benefits with uses left this period (a fixed number of statements)."""
+async def member_benefits(
+    *, member_ids: Sequence[int], known: Mapping[int, tiers.Standing] | None = None
+) -> dict[int, list[MemberBenefit]]:
+    """Each member's benefits with uses left this period (a fixed number of statements).
+
+    ``known``: the members' tier standings when the caller already read them."""
     now = clock.now()
-    standings = await tiers.standings(member_ids=member_ids)
+    standings = dict(known) if known is not None else await tiers.standings(member_ids=member_ids)
     table = await ladder_entitlements()
     keys: set[str] = set()
     for st in standings.values():

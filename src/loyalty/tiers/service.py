@@ -6,7 +6,7 @@ the caller's: the order hook upgrades inside the order's transaction).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -502,14 +502,18 @@ class Progress:
     retain_by: datetime | None
 
 
-async def progress(*, member_ids: Sequence[int]) -> dict[int, Progress]:
-    """Progress for many members in a fixed number of statements (one per distinct metric)."""
+async def progress(
+    *, member_ids: Sequence[int], known: Mapping[int, Standing] | None = None
+) -> dict[int, Progress]:
+    """Progress for many members in a fixed number of statements (one per distinct metric).
+
+    ``known``: the members' standings when the caller already read them."""
     tiers = await ladder()
     if not tiers:
         return {}
     now = clock.now()
     rules = [TierRule.from_model(t) for t in tiers]
-    found = await standings(member_ids=member_ids)
+    found = dict(known) if known is not None else await standings(member_ids=member_ids)
     values = await metrics.measure(ladder=rules, member_ids=member_ids, at=now)
     ordinal_of = {t.id: i for i, t in enumerate(tiers)}
     # Retaining: what counts towards the current tier's window as it will stand at expiry.

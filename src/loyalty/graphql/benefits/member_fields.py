@@ -10,11 +10,7 @@ from strawberry.dataloader import DataLoader
 from loyalty.benefits import service
 from loyalty.graphql.benefits.types import MemberBenefit
 from loyalty.graphql.context import Info
-
-
-async def _benefits(ids: list[int]) -> list[list[service.MemberBenefit]]:
-    found = await service.member_benefits(member_ids=ids)
-    return [found.get(i, []) for i in ids]
+from loyalty.graphql.tiers.member_fields import known_standings
 
 
 @strawberry.type
@@ -29,5 +25,12 @@ class MemberBenefitFields:
         "when they renew."
     )
     async def benefits(self, info: Info) -> list[MemberBenefit]:
-        loader = info.context.loaders.get("benefits_by_member", lambda: DataLoader(_benefits))
+        loaders = info.context.loaders
+
+        async def batch(ids: list[int]) -> list[list[service.MemberBenefit]]:
+            known = await known_standings(loaders, ids)
+            found = await service.member_benefits(member_ids=ids, known=known)
+            return [found.get(i, []) for i in ids]
+
+        loader = loaders.get("benefits_by_member", lambda: DataLoader(batch))
         return [MemberBenefit.from_domain(b) for b in await loader.load(self.id)]

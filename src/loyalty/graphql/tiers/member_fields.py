@@ -18,9 +18,15 @@ async def _standings(ids: list[int]) -> list[service.Standing | None]:
     return [found.get(i) for i in ids]
 
 
-async def _progress(ids: list[int]) -> list[service.Progress | None]:
-    found = await service.progress(member_ids=ids)
-    return [found.get(i) for i in ids]
+def standings_loader(loaders: Any) -> DataLoader[int, service.Standing | None]:
+    """The request's loader of tier standings, shared by every field that needs them."""
+    return loaders.get("tier_by_member", lambda: DataLoader(_standings))  # type: ignore[no-any-return]
+
+
+async def known_standings(loaders: Any, ids: list[int]) -> dict[int, service.Standing]:
+    """Standings of ``ids`` through the shared loader (read once per request)."""
+    rows = await standings_loader(loaders).load_many(ids)
+    return {i: row for i, row in zip(ids, rows, strict=True) if row is not None}
 
 
 async def _history(ids: list[int]) -> list[list[Any]]:
@@ -29,9 +35,7 @@ async def _history(ids: list[int]) -> list[list[Any]]:
 
 
 def _standing(info: Info, member_id: int) -> Any:
-    return info.context.loaders.get("tier_by_member", lambda: DataLoader(_standings)).load(
-        member_id
-    )
+    return standings_loader(info.context.loaders).load(member_id)
 
 
 @strawberry.type
@@ -58,7 +62,14 @@ class MemberTierFields:
 
     @strawberry.field(description="Progress to the next tier and what keeps the current one.")
     async def tier_progress(self, info: Info) -> TierProgress | None:
-        loader = info.context.loaders.get("tier_progress_by_member", lambda: DataLoader(_progress))
+        loaders = info.context.loaders
+
+        async def batch(ids: list[int]) -> list[service.Progress | None]:
+            known = await known_standings(loaders, ids)
+            found = await service.progress(member_ids=ids, known=known)
+            return [found.get(i) for i in ids]
+
+        loader = loaders.get("tier_progress_by_member", lambda: DataLoader(batch))
         progress = await loader.load(self.id)
         return TierProgress.from_domain(progress) if progress else None
 
