@@ -65,7 +65,8 @@ class OrderFacts:
 
 OrderHook = Callable[[OrderFacts, BaseDBAsyncClient], Awaitable[dict[str, Any] | None]]
 
-# Called inside the order's transaction, in registration order (tiers upgrade here).
+# Called inside the order's transaction, in registration order (tiers upgrade here). A hook
+# may return ``{"tier_change": {"from": <tier code>, "to": <tier code>, ...}}``.
 ORDER_HOOKS: list[OrderHook] = []
 
 # Returns the member's points multiplier in per-mille (1000 = ×1, 1500 = ×1.5); the

@@ -494,10 +494,8 @@ async def run_order_hooks(
     for hook in hooks.ORDER_HOOKS:
         outcome = await hook(facts, conn)
         if outcome and outcome.get("tier_change") is not None:
-            change = outcome["tier_change"]
-            tier_change = orjson.loads(orjson.dumps(change, default=str))
-            if not isinstance(tier_change, dict):
-                tier_change = {"value": tier_change}
+            # Stored on the order as JSON: keep only JSON-safe values.
+            tier_change = orjson.loads(orjson.dumps(outcome["tier_change"], default=str))
     return tier_change
 
 

@@ -67,21 +67,10 @@ class OrderTierChange:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> OrderTierChange | None:
+        """``raw`` is the ``tier_change`` an order hook reported (see ``loyalty.hooks``)."""
         if not raw:
             return None
-
-        def pick(*keys: str) -> str | None:
-            for key in keys:
-                value = raw.get(key)
-                if value is not None:
-                    return str(value)
-            return None
-
-        return cls(
-            from_tier=pick("from_tier", "from", "from_code", "previous"),
-            to_tier=pick("to_tier", "to", "to_code", "tier"),
-            details=raw,
-        )
+        return cls(from_tier=raw.get("from"), to_tier=raw.get("to"), details=raw)
 
 
 @strawberry.type(description="An order recorded by a channel system.")
