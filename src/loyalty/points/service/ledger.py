@@ -112,11 +112,14 @@ async def debit(conn: BaseDBAsyncClient, member_id: int, amount: int) -> Account
     )
 
 
-async def credit(conn: BaseDBAsyncClient, member_id: int, amount: int) -> AccountState:
+async def _increase(
+    conn: BaseDBAsyncClient, column: str, member_id: int, amount: int
+) -> AccountState:
+    """``column += amount`` on the member's account row (which must exist)."""
     state = _state(
         await sql.fetch(
             conn,
-            "UPDATE points_account SET balance = balance + ? WHERE member_id = ?" + _RETURNING,
+            f"UPDATE points_account SET {column} = {column} + ? WHERE member_id = ?" + _RETURNING,
             amount,
             member_id,
         )
@@ -124,20 +127,14 @@ async def credit(conn: BaseDBAsyncClient, member_id: int, amount: int) -> Accoun
     if state is None:
         raise LedgerRace("account row missing")
     return state
+
+
+async def credit(conn: BaseDBAsyncClient, member_id: int, amount: int) -> AccountState:
+    return await _increase(conn, "balance", member_id, amount)
 
 
 async def add_debt(conn: BaseDBAsyncClient, member_id: int, amount: int) -> AccountState:
-    state = _state(
-        await sql.fetch(
-            conn,
-            "UPDATE points_account SET debt = debt + ? WHERE member_id = ?" + _RETURNING,
-            amount,
-            member_id,
-        )
-    )
-    if state is None:
-        raise LedgerRace("account row missing")
-    return state
+    return await _increase(conn, "debt", member_id, amount)
 
 
 async def pay_debt(conn: BaseDBAsyncClient, member_id: int, amount: int) -> AccountState:
