@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from pypika_tortoise import Order, Table
 from pypika_tortoise.analytics import RowNumber
-from tortoise import Tortoise, connections
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.models import Model
@@ -184,10 +184,6 @@ async def first_rows_per_key(
     for row in rows:
         grouped.setdefault(getattr(row, key), []).append(row)
     return grouped
-
-
-def is_initialised() -> bool:
-    return bool(Tortoise.apps)
 
 
 def __getattr__(name: str) -> Any:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from enum import Enum
-from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -267,10 +265,6 @@ class MergeRefusedError:
 class MemberAlreadyErasedError:
     code: str = strawberry.field(description="`MEMBER_ALREADY_ERASED`.")
     message: str = strawberry.field(description="What happened.")
-
-
-def enum_value(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
 
 
 @strawberry.type(
