@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from loyalty.benefits import service
-from loyalty.benefits.models import BenefitKind, QuotaPeriod
+from loyalty.benefits.models import Benefit, BenefitKind, QuotaPeriod
 from loyalty.errors import ValidationError
 from loyalty.tiers.models import Tier
 from tests.factories.benefits import create_benefit, entitle
@@ -52,12 +52,14 @@ async def test_bad_config_for_the_kind_is_refused(
     with pytest.raises(ValidationError) as caught:
         await create_benefit(kind=kind, config=config)
     assert (field, code) in {(e.field, e.code) for e in caught.value.errors}
+    assert await Benefit.all().count() == 0
 
 
 async def test_unknown_channel_and_duplicate_code_are_refused() -> None:
     with pytest.raises(ValidationError) as caught:
         await create_benefit(channels=["POS", "FAX"])
     assert caught.value.errors[0].field == "input.channels[1]"
+    assert await Benefit.all().count() == 0
     await create_benefit(code="SAME")
     with pytest.raises(ValidationError) as duplicate:
         await create_benefit(code="SAME")
