@@ -10,11 +10,26 @@ from typing import Any, TypeVar
 
 import typer
 
-from loyalty.settings import Settings, get_settings
+from loyalty.settings import Settings, SettingsRefused, load_settings
 
 app = typer.Typer(help="Membership and loyalty platform.", no_args_is_help=True)
 
 T = TypeVar("T")
+
+#: Exit status of a refused configuration (sysexits' EX_CONFIG).
+EXIT_CONFIG = 78
+
+
+def get_settings() -> Settings:
+    """The process settings, or a one-line refusal on stderr and exit status 78.
+
+    The reason names the variable and what is wrong, never the value it was given.
+    """
+    try:
+        return load_settings()
+    except SettingsRefused as refused:
+        typer.echo(f"loyalty: refusing to start: {refused}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
 
 
 def _with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
@@ -74,6 +89,22 @@ def seed(
     typer.echo(f"seeded {result.members} members and {result.orders} orders")
 
 
+@app.command("install-program")
+def install_program() -> None:
+    """Install the default loyalty program (idempotent): tier ladder, benefits, earning rules.
+
+    A database set up by `loyalty migrate` alone has no tiers and no earning rules, so orders
+    earn nothing until a program exists. Running it again changes nothing already there.
+    """
+    from loyalty import seed as seeding
+
+    installed = _with_db(get_settings(), seeding.install_program)
+    typer.echo(
+        f"program installed: {installed.tiers} tiers, {installed.benefits} benefits, "
+        f"{installed.earning_rules} earning rules"
+    )
+
+
 @app.command()
 def serve(
     host: str = typer.Option(None, help="Bind address (default: LOYALTY_HOST)"),
@@ -98,10 +129,11 @@ def serve(
 
 @app.command()
 def worker() -> None:
-    """Run the arq worker and the campaign scheduler (cron)."""
+    """Run the arq worker and the campaign scheduler (cron); SIGTERM/SIGINT stop it cleanly."""
+    settings = get_settings()  # before the import: the worker module reads settings
     from loyalty.worker.settings import run_standalone
 
-    asyncio.run(run_standalone(get_settings()))
+    asyncio.run(run_standalone(settings))
 
 
 @app.command()

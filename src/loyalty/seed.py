@@ -32,6 +32,13 @@ class SeedResult:
 
 
 @dataclass(frozen=True)
+class ProgramSummary:
+    tiers: int
+    benefits: int
+    earning_rules: int
+
+
+@dataclass(frozen=True)
 class DemoAccess:
     admin_token: str
     member_token: str
@@ -142,6 +149,20 @@ async def ensure_program() -> None:
             multiplier_permille=2000,
             days_of_month=[8],
         )
+
+
+async def install_program() -> ProgramSummary:
+    """:func:`ensure_program` for `loyalty install-program`; returns what the program holds."""
+    from loyalty.benefits.models import Benefit
+    from loyalty.points.models import EarningRule
+    from loyalty.tiers.models import Tier
+
+    await ensure_program()
+    return ProgramSummary(
+        tiers=await Tier.all().count(),
+        benefits=await Benefit.all().count(),
+        earning_rules=await EarningRule.all().count(),
+    )
 
 
 async def _seed_identities(rng: random.Random, members: list[Member]) -> None:

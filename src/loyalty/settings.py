@@ -6,13 +6,14 @@ thresholds, tier rules) live in the database, not here.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-in-production-0000"
 
@@ -118,3 +119,36 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (tests build their own ``Settings`` and pass them in)."""
     return Settings()
+
+
+class SettingsRefused(Exception):
+    """The environment holds settings the process must not start with.
+
+    ``str()`` is one line naming each variable and what is wrong; it never contains a
+    submitted value, so a rejected secret cannot reach a log.
+    """
+
+
+def refusal_reason(error: ValidationError | SettingsError) -> str:
+    """One line per problem (joined by ``; ``), built from names and messages only."""
+    if isinstance(error, SettingsError):
+        # pydantic-settings says only which field it could not decode (JSON values).
+        match = re.search(r'field "([^"]+)"', str(error))
+        name = f"LOYALTY_{match.group(1).upper()}" if match else "a LOYALTY_ variable"
+        return f"{name}: not valid JSON"
+    reasons = []
+    for problem in error.errors(include_input=False, include_url=False, include_context=False):
+        message = problem["msg"].removeprefix("Value error, ")
+        location = problem["loc"]
+        if location:
+            message = f"LOYALTY_{str(location[0]).upper()}: {message}"
+        reasons.append(message)
+    return "; ".join(reasons)
+
+
+def load_settings() -> Settings:
+    """:func:`get_settings`, raising :class:`SettingsRefused` with a one-line reason."""
+    try:
+        return get_settings()
+    except (ValidationError, SettingsError) as error:
+        raise SettingsRefused(refusal_reason(error)) from None
