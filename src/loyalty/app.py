@@ -62,6 +62,9 @@ def create_app(
                 )
             )
             target = redis_embedded.resolve(settings.redis_url, settings.data_dir)
+            if not settings.redis_url:
+                # The embedded server outlives the process unless stopped (it runs detached).
+                stack.callback(redis_embedded.stop, settings.data_dir)
             redis = await create_pool(target.arq_settings(), default_queue_name=QUEUE_NAME)
             stack.push_async_callback(redis.aclose)
             app.state.redis = redis

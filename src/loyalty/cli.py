@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -145,11 +146,16 @@ def dev(
     """Migrate, seed demo data if empty, and run API + worker + scheduler in one process."""
     import uvicorn
 
-    from loyalty import db
+    from loyalty import db, redis_embedded
     from loyalty import seed as seeding
     from loyalty.app import create_app
 
     settings = get_settings()
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again with the
+    # handler it found: with the default one SIGTERM kills the process before atexit and
+    # leaves the embedded redis-server running. These turn both into a normal, clean exit.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
     if settings.worker_in_process is None:
         # One command runs everything: the worker and its schedule live in this process.
         settings = settings.model_copy(update={"worker_in_process": True})
@@ -172,14 +178,22 @@ def dev(
         )
     )
     sys.stdout.flush()
+    application = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        application,
         host=host,
         port=bind_port,
         log_level=settings.log_level.lower(),
         access_log=False,
     )
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        redis_embedded.stop_all()
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @app.command("create-admin-token")

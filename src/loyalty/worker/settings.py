@@ -105,6 +105,7 @@ def build_worker(
     external_db: bool = False,
     handle_signals: bool = True,
     cron_jobs: bool = True,
+    job_completion_wait: int = 0,
 ) -> Worker:
     """A worker bound to ``redis``; ``external_db`` means the caller's Tortoise context is used."""
     return Worker(
@@ -119,6 +120,7 @@ def build_worker(
         keep_result=WorkerSettings.keep_result,
         health_check_interval=WorkerSettings.health_check_interval,
         handle_signals=handle_signals,
+        job_completion_wait=job_completion_wait,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         ctx={"settings": settings, "external_db": external_db},
@@ -138,16 +140,33 @@ def run_worker_in_background(redis: ArqRedis, settings: Settings) -> asyncio.Tas
 
 
 async def run_standalone(settings: Settings) -> None:
-    """``loyalty worker``: own Redis pool and database, stops cleanly on SIGTERM/SIGINT."""
+    """``loyalty worker``: own Redis pool and database, stops cleanly on SIGTERM/SIGINT.
+
+    On a signal the worker takes no new job, lets running ones finish for up to the job
+    timeout (arq re-queues any it then has to cancel), closes its connections and returns,
+    so the process exits 0.
+    """
     from arq.connections import create_pool
 
     target = None if settings.redis_url else redis_embedded.published(settings.data_dir)
+    owns_embedded = target is None and not settings.redis_url
     if target is None:
         target = redis_embedded.resolve(settings.redis_url, settings.data_dir)
     configure_logging(settings)
-    redis = await create_pool(target.arq_settings(), default_queue_name=QUEUE_NAME)
-    worker = build_worker(redis, settings)
     try:
-        await worker.main()
+        redis = await create_pool(target.arq_settings(), default_queue_name=QUEUE_NAME)
+        worker = build_worker(redis, settings, job_completion_wait=WorkerSettings.job_timeout)
+        try:
+            # arq's signal handler cancels the task that async_run() creates: it must own
+            # the main task, or nothing is there to cancel and the signal is ignored.
+            await worker.async_run()
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this coroutine itself was cancelled, not arq's main task
+            log.info("worker.stopping", reason="signal")
+        finally:
+            await worker.close()
     finally:
-        await worker.close()
+        if owns_embedded:
+            redis_embedded.stop(settings.data_dir)
