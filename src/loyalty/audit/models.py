@@ -15,6 +15,11 @@ class AuditEntry(Model):
     action = fields.CharField(max_length=64, description="e.g. member.merge, member.erase")
     target_type = fields.CharField(max_length=32)
     target_id = fields.CharField(max_length=64)
+    related_id = fields.CharField(
+        max_length=64,
+        null=True,
+        description="A second object of the same type the action was about (the merged member)",
+    )
     details = fields.JSONField(default=dict, description="Ids and counts only, no PII")
     request_id = fields.CharField(max_length=128, null=True)
 
@@ -23,4 +28,5 @@ class AuditEntry(Model):
         indexes = (
             Index(fields=("target_type", "target_id"), name="audit_target_idx"),
             Index(fields=("at",), name="audit_at_idx"),
+            Index(fields=("target_type", "related_id"), name="audit_related_idx"),
         )

@@ -6,6 +6,7 @@ from typing import Any
 
 import structlog
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
 
 from loyalty import clock
 from loyalty.audit.models import AuditEntry
@@ -19,9 +20,14 @@ async def record(
     target_type: str,
     target_id: object,
     details: dict[str, Any] | None = None,
+    related_id: object = None,
     connection: BaseDBAsyncClient | None = None,
 ) -> AuditEntry:
-    """Append one entry. ``details`` must hold ids and counts only, never personal values."""
+    """Append one entry. ``details`` must hold ids and counts only, never personal values.
+
+    ``related_id`` names a second object of ``target_type`` the action was about (the member
+    merged into the target): :func:`page` lists the entry under either id.
+    """
     request_id = structlog.contextvars.get_contextvars().get("request_id")
     return await AuditEntry.create(
         at=clock.now(),
@@ -30,6 +36,7 @@ async def record(
         action=action,
         target_type=target_type,
         target_id=str(target_id),
+        related_id=None if related_id is None else str(related_id),
         details=details or {},
         request_id=request_id,
         using_db=connection,
@@ -69,12 +76,15 @@ async def page(
     target_id: str | None = None,
     actor: str | None = None,
 ) -> tuple[list[AuditEntry], bool]:
-    """Entries newest first (descending id) before ``before_id``: ``(rows, has_next_page)``."""
+    """Entries newest first (descending id) before ``before_id``: ``(rows, has_next_page)``.
+
+    ``target_id`` matches the entry's target or its related object (either merged member).
+    """
     query = AuditEntry.all()
     if target_type is not None:
         query = query.filter(target_type=target_type)
     if target_id is not None:
-        query = query.filter(target_id=target_id)
+        query = query.filter(Q(target_id=target_id) | Q(related_id=target_id))
     if actor is not None:
         query = query.filter(actor=actor)
     if before_id is not None:

@@ -14,7 +14,7 @@ from loyalty.auth.principal import Principal
 from loyalty.errors import FieldError, ValidationError
 from loyalty.events import service as events
 from loyalty.jobs import JobQueue
-from loyalty.members import service
+from loyalty.members import holdings, service
 from loyalty.members.errors import (
     IdempotencyConflict,
     MemberNotActive,
@@ -38,12 +38,14 @@ async def merge(
     idempotency_key: str,
     actor: Principal,
     jobs: JobQueue | None = None,
+    reason: str | None = None,
 ) -> Member:
     """Merge ``merged_id`` into ``survivor_id`` in one transaction; returns the survivor.
 
     Identities, consents (the stricter wins) and every other domain's rows (through
     :data:`loyalty.hooks.MEMBER_DATA_HANDLERS`) move to the survivor; running stats add up; the
-    merged member becomes MERGED with ``merged_into`` set; one audit entry is written.
+    merged member becomes MERGED with ``merged_into`` set; one audit entry is written, listed
+    under both members, with who asked (``actor``), why (``reason``) and what moved (counts).
     Idempotent on ``idempotency_key``: the same key and members return the same survivor, the
     same key with other members raises :class:`IdempotencyConflict`. Raises
     :class:`MergeIntoSelf`, :class:`MergeIntoMerged`, :class:`MergeSourceNotActive`,
@@ -112,6 +114,7 @@ async def merge(
             )
             if updated != 1:
                 raise MergeIntoMerged("the survivor is no longer active")
+            moved = await holdings.count(member_id=merged_id, connection=conn)
             for handler in hooks.MEMBER_DATA_HANDLERS:
                 await handler.merge(survivor_id=survivor_id, merged_id=merged_id, connection=conn)
             await MemberMerge.create(
@@ -125,9 +128,17 @@ async def merge(
             await audit.record(
                 actor=actor,
                 action="member.merge",
-                target_type="member",
+                target_type="Member",
                 target_id=survivor_id,
-                details={"survivor_id": survivor_id, "merged_id": merged_id, "key": key},
+                related_id=merged_id,
+                details={
+                    "survivor_id": survivor_id,
+                    "merged_id": merged_id,
+                    "requested_by": actor.subject,
+                    "reason": reason,
+                    "idempotency_key": key,
+                    "moved": moved,
+                },
                 connection=conn,
             )
             event_id = await events.record(

@@ -177,3 +177,21 @@ class MemberMerge(Model):
 
     class Meta:
         table = "member_merge"
+
+
+class DuplicateHint(Model):
+    """Evidence that two members are one person, where no identity row can hold it.
+
+    E.g. a member proved through WeChat a phone number another member owns. Listed by
+    ``duplicateCandidates`` while both members are active. Ids only, no personal values.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    member_a_id = fields.BigIntField(description="The lower member id")
+    member_b_id = fields.BigIntField(description="The higher member id")
+    reason = fields.CharField(max_length=32)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "member_duplicate_hint"
+        unique_together = (("member_a_id", "member_b_id", "reason"),)

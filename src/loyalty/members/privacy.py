@@ -95,7 +95,7 @@ async def export(*, member_id: int, actor: Principal) -> dict[str, Any]:
     for handler in hooks.MEMBER_DATA_HANDLERS:
         document.update(await handler.export(member_id=member.id))
     await audit.record(
-        actor=actor, action="member.export", target_type="member", target_id=member.id
+        actor=actor, action="member.export", target_type="Member", target_id=member.id
     )
     return document
 
@@ -134,7 +134,7 @@ async def erase(
         await audit.record(
             actor=actor,
             action="member.erase",
-            target_type="member",
+            target_type="Member",
             target_id=member.id,
             details={"reason": text, "merged_members_erased": absorbed},
             connection=conn,

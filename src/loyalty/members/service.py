@@ -518,10 +518,25 @@ class ProfileChanges:
     errors: list[FieldError] = field(default_factory=list)
 
 
+#: Field error code of a phone/email a member tried to set without verifying it.
+VERIFICATION_REQUIRED = "VERIFICATION_REQUIRED"
+
+
 async def update_profile(
-    *, member_id: int, changes: ProfileChanges, channel: Channel = Channel.CONSOLE
+    *,
+    member_id: int,
+    changes: ProfileChanges,
+    channel: Channel = Channel.CONSOLE,
+    self_service: bool = False,
 ) -> Member:
     """Change profile fields. A new phone/email replaces the old one's identity row.
+
+    A phone or email is an identity (the till and dedupe find members by it), so
+    ``self_service`` callers (the member itself) may keep or clear theirs but never set a new
+    one: that is a :class:`ValidationError` with code ``VERIFICATION_REQUIRED``, raised before
+    any other member is looked up, so the answer is the same whether or not the value belongs
+    to someone. Phones reach a member through a verified path instead (WeChat's phone number,
+    a channel system's service key, staff).
 
     Raises :class:`ValidationError`, :class:`MemberNotFound`, :class:`MemberNotActive` and
     :class:`IdentityConflict` (the phone/email belongs to another member); nothing is written.
@@ -574,6 +589,8 @@ async def update_profile(
 
     async with in_transaction() as conn:
         member = await get(member_id=member_id, connection=conn)
+        if self_service:
+            _refuse_unverified_contacts(member, contacts)
         if member.status is not MemberStatus.ACTIVE:
             raise MemberNotActive(f"member is {member.status.value}")
         for column, new_value in contacts.items():
@@ -585,6 +602,25 @@ async def update_profile(
             await _write_tags(conn, member.id, new_tags)
         member = await get(member_id=member.id, connection=conn)
     return member
+
+
+def _refuse_unverified_contacts(member: Member, contacts: dict[str, str | None]) -> None:
+    """Refuse every new phone/email a member sets itself (keeping or clearing is fine).
+
+    Only the member's own current values are compared, so the refusal says nothing about
+    anybody else's data.
+    """
+    how = {
+        "phone": "verify a phone number through the mini-program (bindPhoneNumber) or at a store",
+        "email": "an email address can only be changed by staff",
+    }
+    refused = [
+        FieldError(column, how[column], VERIFICATION_REQUIRED)
+        for column, value in contacts.items()
+        if value is not None and value != getattr(member, column)
+    ]
+    if refused:
+        raise ValidationError(refused)
 
 
 async def _replace_contact(

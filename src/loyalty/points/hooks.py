@@ -66,6 +66,16 @@ class PointsData:
         )
         await ledger.settle_debt(conn, survivor_id, state, key=f"merge:{merged_id}")
 
+    async def holdings(self, *, member_id: int, connection: BaseDBAsyncClient) -> dict[str, int]:
+        """Counts for the merge audit: the balance and the open lots behind it."""
+        account = await PointsAccount.filter(member_id=member_id).using_db(connection).first()
+        lots = (
+            await PointsEntry.filter(member_id=member_id, remaining__gt=0)
+            .using_db(connection)
+            .count()
+        )
+        return {"points": account.balance if account else 0, "points_lots": lots}
+
     async def export(self, *, member_id: int) -> dict[str, Any]:
         account = await PointsAccount.get_or_none(member_id=member_id)
         entries = await PointsEntry.filter(member_id=member_id).order_by("id")

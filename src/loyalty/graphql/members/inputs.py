@@ -76,10 +76,16 @@ class UpdateMemberProfileInput:
         default=strawberry.UNSET, description="1–64 characters."
     )
     phone: str | None = strawberry.field(
-        default=strawberry.UNSET, description="New mobile number (must not belong to another)."
+        default=strawberry.UNSET,
+        description="New mobile number (must not belong to another member). Staff only: a "
+        "member token may only clear its phone or send it unchanged, and binds a number through "
+        "`bindPhoneNumber` (verified by WeChat); otherwise `VERIFICATION_REQUIRED`.",
     )
     email: str | None = strawberry.field(
-        default=strawberry.UNSET, description="New email address (must not belong to another)."
+        default=strawberry.UNSET,
+        description="New email address (must not belong to another member). Staff only: a "
+        "member token may only clear its email or send it unchanged; otherwise "
+        "`VERIFICATION_REQUIRED`.",
     )
     birth_date: date | None = strawberry.field(
         default=strawberry.UNSET, description="Date of birth, not in the future."

@@ -279,7 +279,10 @@ class MemberMutation:
         return UnlinkIdentitySuccess(member=Member.from_model(member))
 
     @strawberry.mutation(
-        description="Change profile fields (a member may change its own). Omitted fields stay."
+        description="Change profile fields (a member may change its own). Omitted fields stay. "
+        "A member token may keep or clear its phone and email but not set new ones (they are "
+        "identities): that answers `ValidationError` with field code `VERIFICATION_REQUIRED`, "
+        "whoever the value belongs to. Phones are verified through `bindPhoneNumber`."
     )
     async def update_member_profile(
         self, info: Info, input: UpdateMemberProfileInput
@@ -296,6 +299,7 @@ class MemberMutation:
                 member_id=_member_id(info.context.principal, input.member_id),
                 changes=changes,
                 channel=_channel(info, None),
+                self_service=info.context.principal.role is Role.MEMBER,
             )
         except domain.DomainError as error:
             return _error(error)  # type: ignore[no-any-return]
