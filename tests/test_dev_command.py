@@ -46,6 +46,19 @@ def test_dev_starts_and_is_ready_on_an_empty_directory(tmp_path: Path) -> None:
             timeout=5,
         ).json()
         assert body["data"] == {"__typename": "Query"}
+        # Mini-program login works locally: the WeChat stand-in answers demo codes.
+        login = httpx.post(
+            f"http://127.0.0.1:{port}/graphql",
+            json={
+                "query": 'mutation { loginWithMiniProgram(input: {code: "demo:o-dev-1"}) '
+                "{ __typename ... on LoginWithMiniProgramSuccess { created } } }"
+            },
+            timeout=5,
+        ).json()
+        assert login["data"]["loginWithMiniProgram"] == {
+            "__typename": "LoginWithMiniProgramSuccess",
+            "created": True,
+        }
         assert (tmp_path / "var" / "loyalty.sqlite3").exists()
     finally:
         process.send_signal(signal.SIGINT)
@@ -56,12 +69,13 @@ def test_dev_starts_and_is_ready_on_an_empty_directory(tmp_path: Path) -> None:
             output = process.communicate()[0].decode(errors="replace")
     assert "GraphiQL" in output and "/graphql" in output
     assert "Admin token" in output
+    assert "demo:<openid>" in output and "phone:<digits>" in output
     with sqlite3.connect(tmp_path / "var" / "loyalty.sqlite3") as conn:
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in ("member", "channel_identity", "customer_order", "points_entry", "tier")
         }
-    assert counts["member"] == 20
+    assert counts["member"] == 21  # 20 demo members and the one who logged in
     assert counts["channel_identity"] >= 20  # every demo member has a phone identity
     assert counts["customer_order"] > 0 and counts["points_entry"] > 0
     assert counts["tier"] == 4

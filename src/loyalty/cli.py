@@ -164,19 +164,20 @@ def dev(
     demo = _with_db(settings, lambda: seeding.ensure_demo(members=seed_members))
     bind_port = port or settings.port
     base = f"http://{host}:{bind_port}"
-    typer.echo(
-        "\n".join(
-            [
-                "",
-                f"  GraphiQL      {base}/graphql",
-                f"  Readiness     {base}/readyz",
-                f"  Admin token   {demo.admin_token}",
-                f"  Member token  {demo.member_token}   (member {demo.member_id})",
-                "  Send tokens as the header  Authorization: Bearer <token>",
-                "",
-            ]
-        )
-    )
+    lines = [
+        "",
+        f"  GraphiQL      {base}/graphql",
+        f"  Readiness     {base}/readyz",
+        f"  Admin token   {demo.admin_token}",
+        f"  Member token  {demo.member_token}   (member {demo.member_id})",
+        "  Send tokens as the header  Authorization: Bearer <token>",
+    ]
+    if settings.wechat_dev_standin:
+        lines += [
+            f"  WeChat        stand-in at {base}/dev/wechat: loginWithMiniProgram code",
+            "                demo:<openid>, bindPhoneNumber code phone:<digits>",
+        ]
+    typer.echo("\n".join([*lines, ""]))
     sys.stdout.flush()
     application = create_app(settings)
     config = uvicorn.Config(

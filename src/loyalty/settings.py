@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-in-production-0000"
+WECHAT_API_BASE = "https://api.weixin.qq.com"
 
 
 class Settings(BaseSettings):
@@ -64,7 +65,11 @@ class Settings(BaseSettings):
     max_batch_operations: int = Field(5, description="Most operations in one batch")
     rate_limit_per_minute: int = Field(600, ge=1, description="GraphQL operations per principal")
     anonymous_rate_limit_per_minute: int = Field(120, ge=1, description="Per IP, anonymous")
-    wechat_api_base: str = Field("https://api.weixin.qq.com", description="jscode2session host")
+    wechat_api_base: str | None = Field(
+        None,
+        description="WeChat server API host; unset: https://api.weixin.qq.com, "
+        "or in dev the built-in stand-in (/dev/wechat)",
+    )
     wechat_app_id: str = Field("wx-demo-app", description="Mini-program app id")
     wechat_app_secret: SecretStr = Field(
         SecretStr("wx-demo-secret"), description="Mini-program app secret"
@@ -74,6 +79,11 @@ class Settings(BaseSettings):
     worker_in_process: bool | None = Field(
         None, description="Run the arq worker inside the API process; default: on for SQLite"
     )
+
+    @field_validator("wechat_api_base")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
 
     @field_validator("business_timezone")
     @classmethod
@@ -109,6 +119,15 @@ class Settings(BaseSettings):
     @property
     def introspection_enabled(self) -> bool:
         return self.env != "prod" if self.introspection is None else self.introspection
+
+    @property
+    def wechat_dev_standin(self) -> bool:
+        """WeChat calls go to the dev stand-in (:mod:`loyalty.dev_wechat`): dev, no host set."""
+        return self.env == "dev" and self.wechat_api_base is None
+
+    @property
+    def wechat_api_url(self) -> str:
+        return self.wechat_api_base or WECHAT_API_BASE
 
     @property
     def run_worker_in_process(self) -> bool:

@@ -1,7 +1,8 @@
 """WeChat mini-program server API: ``jscode2session`` and the one-time phone number code.
 
-Calls go to ``settings.wechat_api_base`` with a real HTTP client. ``session_key`` is read
-only to be dropped: it is never returned, logged or stored.
+Calls go to ``settings.wechat_api_url`` with a real HTTP client; in dev with no host set they
+go to the stand-in of :mod:`loyalty.dev_wechat` in process. ``session_key`` is read only to be
+dropped: it is never returned, logged or stored.
 """
 
 from __future__ import annotations
@@ -113,6 +114,20 @@ async def _access_token(settings: Settings, redis: Any, *, refresh: bool) -> str
     return token
 
 
+def _client(settings: Settings) -> httpx.AsyncClient:
+    if settings.wechat_dev_standin:
+        from loyalty import dev_wechat  # dev only: never imported in test or prod
+
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=dev_wechat.create_app(settings)),
+            base_url="http://dev-wechat",
+            timeout=settings.wechat_timeout_seconds,
+        )
+    return httpx.AsyncClient(
+        base_url=settings.wechat_api_url, timeout=settings.wechat_timeout_seconds
+    )
+
+
 async def _call(
     settings: Settings,
     method: str,
@@ -122,9 +137,7 @@ async def _call(
     json: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     try:
-        async with httpx.AsyncClient(
-            base_url=settings.wechat_api_base, timeout=settings.wechat_timeout_seconds
-        ) as client:
+        async with _client(settings) as client:
             response = await client.request(method, path, params=params, json=json)
     except httpx.HTTPError as exc:
         log.warning("wechat.unreachable", path=path, error=type(exc).__name__)
