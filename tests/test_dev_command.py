@@ -68,14 +68,15 @@ def test_dev_starts_and_is_ready_on_an_empty_directory(tmp_path: Path) -> None:
             os.killpg(process.pid, signal.SIGKILL)
             output = process.communicate()[0].decode(errors="replace")
     assert "GraphiQL" in output and "/graphql" in output
-    assert "Admin token" in output
+    assert "Admin token" in output and "Staff token" in output
+    assert "Demo member   TWVtYmVyOjE=" in output  # the id docs/api.md uses
     assert "demo:<openid>" in output and "phone:<digits>" in output
     with sqlite3.connect(tmp_path / "var" / "loyalty.sqlite3") as conn:
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in ("member", "channel_identity", "customer_order", "points_entry", "tier")
         }
-    assert counts["member"] == 21  # 20 demo members and the one who logged in
+    assert counts["member"] == 22  # the demo member, 20 more and the one who logged in
     assert counts["channel_identity"] >= 20  # every demo member has a phone identity
     assert counts["customer_order"] > 0 and counts["points_entry"] > 0
     assert counts["tier"] == 4

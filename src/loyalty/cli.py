@@ -145,6 +145,7 @@ def dev(
 ) -> None:
     """Migrate, seed demo data if empty, and run API + worker + scheduler in one process."""
     import uvicorn
+    from strawberry import relay
 
     from loyalty import db, redis_embedded
     from loyalty import seed as seeding
@@ -161,7 +162,7 @@ def dev(
         settings = settings.model_copy(update={"worker_in_process": True})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(db.migrate(settings.database_url, create_db=not settings.is_sqlite))
-    demo = _with_db(settings, lambda: seeding.ensure_demo(members=seed_members))
+    demo = _with_db(settings, lambda: seeding.ensure_demo(members=seed_members, settings=settings))
     bind_port = port or settings.port
     base = f"http://{host}:{bind_port}"
     lines = [
@@ -169,7 +170,10 @@ def dev(
         f"  GraphiQL      {base}/graphql",
         f"  Readiness     {base}/readyz",
         f"  Admin token   {demo.admin_token}",
-        f"  Member token  {demo.member_token}   (member {demo.member_id})",
+        f"  Staff token   {demo.staff_token}",
+        f"  Member token  {demo.member_token}",
+        f"  Demo member   {relay.to_base64('Member', demo.member_id)}   (phone 138 1234 5678, "
+        f"POS card {seeding.DEMO_POS_CARD}, mini-program code demo:{seeding.DEMO_OPENID})",
         "  Send tokens as the header  Authorization: Bearer <token>",
     ]
     if settings.wechat_dev_standin:

@@ -14,7 +14,7 @@ from loyalty import clock
 from loyalty.auth.principal import Principal, Role
 from loyalty.auth.tokens import issue_access_token
 from loyalty.members.models import Channel, Gender, Member
-from loyalty.settings import get_settings
+from loyalty.settings import Settings, get_settings
 
 CHUNK = 1_000
 CHANNEL_WEIGHTS = {
@@ -41,6 +41,7 @@ class ProgramSummary:
 @dataclass(frozen=True)
 class DemoAccess:
     admin_token: str
+    staff_token: str
     member_token: str
     member_id: int
 
@@ -238,19 +239,88 @@ async def _seed_orders(rng: random.Random, members: list[Member]) -> int:
     return count
 
 
-async def ensure_demo(*, members: int) -> DemoAccess:
-    """Seed when the database has no member yet; return tokens to try the API with."""
+#: The demo member every example in docs/api.md uses: a store customer (phone, POS card) who
+#: also uses the mini-program (openid ``o-demo-member``: log in with code
+#: ``demo:o-demo-member``), GOLD on a year of spend, with points and a free-shipping benefit.
+DEMO_PHONE = "+8613812345678"
+DEMO_POS_CARD = "880000000001"
+DEMO_OPENID = "o-demo-member"
+DEMO_NAME = "王小明"
+#: (days ago, store, lines as (sku, name, category, quantity, unit price in fen)).
+DEMO_ORDERS = (
+    (200, "S001", [("COAT-L", "外套", "服装", 2, 59_900), ("TSHIRT-M", "T恤", "服装", 3, 9_900)]),
+    (120, "S001", [("CREAM-50", "面霜", "美妆", 4, 48_000)]),
+    (45, "S002", [("BAG-TOTE", "托特包", "鞋包", 3, 89_900)]),
+    (9, "S001", [("BEDDING-4", "床品四件套", "家居", 3, 69_900)]),
+)  # fmt: skip
+
+
+async def ensure_demo(*, members: int, settings: Settings | None = None) -> DemoAccess:
+    """Seed when the database has no member yet, make sure the demo member exists, and
+    return tokens to try the API with (signed with ``settings``' key)."""
+    settings = settings or get_settings()
     await ensure_program()
     if not await Member.exists():
+        # The demo member first, so a fresh database knows it as member 1.
+        demo = await ensure_demo_member(settings)
         await run(members=members)
-    demo = await Member.all().order_by("id").first()
-    settings = get_settings()
+    else:
+        demo = await ensure_demo_member(settings)
     admin = Principal(Role.ADMIN, subject="dev-admin", scopes=frozenset({"pii"}))
-    admin_token = issue_access_token(settings, admin, ttl=timedelta(days=7))
-    member_id = demo.id if demo else 0
-    member_token = issue_access_token(
-        settings,
-        Principal(Role.MEMBER, subject=f"member:{member_id}", member_id=member_id),
-        ttl=timedelta(days=7),
+    staff = Principal(Role.STAFF, subject="dev-staff", scopes=frozenset({"pii"}))
+    member = Principal(Role.MEMBER, subject=f"member:{demo.id}", member_id=demo.id)
+    ttl = timedelta(days=7)
+    return DemoAccess(
+        admin_token=issue_access_token(settings, admin, ttl=ttl),
+        staff_token=issue_access_token(settings, staff, ttl=ttl),
+        member_token=issue_access_token(settings, member, ttl=ttl),
+        member_id=demo.id,
     )
-    return DemoAccess(admin_token=admin_token, member_token=member_token, member_id=member_id)
+
+
+async def ensure_demo_member(settings: Settings) -> Member:
+    """The demo member (see :data:`DEMO_PHONE`), registered with its consent and orders
+    (¥8,209 of spend over the last 200 days: GOLD) on first call; later calls find it."""
+    from loyalty.members import service as members
+    from loyalty.members.models import ConsentPurpose, IdentityKind
+    from loyalty.orders import service as orders
+
+    registration = await members.register(
+        channel=Channel.POS,
+        display_name=DEMO_NAME,
+        phone=DEMO_PHONE,
+        birth_date=date(1990, 5, 20),
+        gender=Gender.MALE,
+        region="上海市",
+        identities=[
+            members.IdentityClaim(kind=IdentityKind.POS_CARD, value=DEMO_POS_CARD),
+            members.IdentityClaim(
+                kind=IdentityKind.WECHAT_OPENID, value=DEMO_OPENID, scope=settings.wechat_app_id
+            ),
+        ],
+    )
+    member = registration.member
+    if not registration.created:
+        return member
+    await members.set_consent(
+        member_id=member.id,
+        purpose=ConsentPurpose.MARKETING_WECHAT,
+        granted=True,
+        channel=Channel.WECHAT_MINIPROGRAM,
+        policy_version="2026-01",
+    )
+    now = clock.now()
+    for n, (days_ago, store, lines) in enumerate(DEMO_ORDERS, start=1):
+        await orders.record(
+            channel=Channel.POS.value,
+            external_id=f"demo-{n:04d}",
+            occurred_at=now - timedelta(days=days_ago),
+            currency="CNY",
+            lines=[
+                orders.LineIn(sku=sku, name=name, category=category, quantity=q, unit_price=price)
+                for sku, name, category, q, price in lines
+            ],
+            member_id=member.id,
+            store_id=store,
+        )
+    return await members.get(member_id=member.id)
