@@ -15,7 +15,7 @@ from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from loyalty.graphql import permissions
+from loyalty.graphql import permissions, text
 from loyalty.graphql.auth.mutations import AuthMutation
 from loyalty.graphql.auth.queries import AuthQuery
 from loyalty.graphql.benefits.mutations import BenefitMutation
@@ -70,6 +70,7 @@ Subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else 
 for _root, _name in ((Query, "Query"), (Mutation, "Mutation"), (Subscription, "Subscription")):
     if _root is not None:
         permissions.gate_root_fields(_name, _root.__strawberry_definition__.fields)
+        text.guard_root_fields(_root.__strawberry_definition__.fields)
 
 
 def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
