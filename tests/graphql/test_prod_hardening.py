@@ -71,6 +71,45 @@ async def test_field_suggestions_are_off_in_prod(app_with: AppFactory, settings:
     assert "Did you mean" in error["message"]
 
 
+# One unknown name of each kind, in the document and in the variables.
+UNKNOWN_NAMES: dict[str, tuple[str, dict[str, Any]]] = {
+    "argument": ('{ member(idd: "x") { id } }', {}),
+    "enum value": ("{ members(filter: {status: ACTIV}) { edges { cursor } } }", {}),
+    "enum value in variables": (
+        "query($s: MemberStatus) { members(filter: {status: $s}) { edges { cursor } } }",
+        {"s": "ACTIV"},
+    ),
+    "input field": ('{ members(filter: {tex: "a"}) { edges { cursor } } }', {}),
+    "input field in variables": (
+        "query($f: MemberFilter) { members(filter: $f) { edges { cursor } } }",
+        {"f": {"tex": "a"}},
+    ),
+    "type name": (
+        "query($f: MemberFiltr) { members(filter: $f) { edges { cursor } } }",
+        {},
+    ),
+    "field": ("{ members { edges { nod { id } } } }", {}),
+}
+
+
+@pytest.mark.parametrize("kind", UNKNOWN_NAMES)
+async def test_no_error_suggests_a_name_in_prod(
+    app_with: AppFactory, settings: Settings, kind: str
+) -> None:
+    query, variables = UNKNOWN_NAMES[kind]
+    admin = token_for(settings, Role.ADMIN)
+    async with app_with(env="prod") as http:
+        prod = await post(http, query, variables, token=admin)
+    async with app_with(env="dev") as http:
+        dev = await post(http, query, variables, token=admin)
+    assert prod["data"] is None
+    assert prod["errors"], prod
+    for error in prod["errors"]:
+        assert "did you mean" not in error["message"].lower(), error
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert any("Did you mean" in error["message"] for error in dev["errors"]), dev
+
+
 @pytest.mark.parametrize("env", ["prod", "test"])
 async def test_get_runs_queries_but_never_mutations(
     app_with: AppFactory, settings: Settings, env: str

@@ -11,16 +11,11 @@ from typing import Any
 
 import strawberry
 from strawberry import relay
-from strawberry.extensions import (
-    MaskErrors,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from loyalty.graphql import permissions
+from loyalty.graphql import permissions, text
 from loyalty.graphql.auth.mutations import AuthMutation
 from loyalty.graphql.auth.queries import AuthQuery
 from loyalty.graphql.benefits.mutations import BenefitMutation
@@ -35,6 +30,7 @@ from loyalty.graphql.points.mutations import PointsMutation
 from loyalty.graphql.points.queries import PointsQuery
 from loyalty.graphql.points.subscriptions import PointsSubscription
 from loyalty.graphql.scalars import SCALAR_MAP
+from loyalty.graphql.suggestions import CachedValidation, HiddenSuggestionsExecutor
 from loyalty.graphql.tiers.mutations import TierMutation
 from loyalty.graphql.tiers.queries import TierQuery
 from loyalty.settings import Settings
@@ -74,6 +70,7 @@ Subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else 
 for _root, _name in ((Query, "Query"), (Mutation, "Mutation"), (Subscription, "Subscription")):
     if _root is not None:
         permissions.gate_root_fields(_name, _root.__strawberry_definition__.fields)
+        text.guard_root_fields(_root.__strawberry_definition__.fields)
 
 
 def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
@@ -82,7 +79,7 @@ def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[],
     extensions: list[Any] = [
         OperationMetrics,
         lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
+        lambda: CachedValidation(hide_suggestions=settings.env == "prod"),
         *limits.extensions(settings),
     ]
     if settings.env != "dev":
@@ -91,15 +88,18 @@ def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[],
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    """The executable schema for ``settings`` (limits, masking, introspection)."""
+    """The executable schema for ``settings`` (limits, masking, introspection; no name
+    suggestions in any error message in prod)."""
+    prod = settings.env == "prod"
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=_extensions(settings),
+        execution_context_class=HiddenSuggestionsExecutor if prod else None,
         config=StrawberryConfig(
             auto_camel_case=True,
-            disable_field_suggestions=settings.env == "prod",
+            disable_field_suggestions=prod,
             scalar_map=SCALAR_MAP,
             batching_config={"max_operations": settings.max_batch_operations},
         ),
