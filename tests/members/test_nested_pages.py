@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from strawberry.relay import from_base64
 
-from loyalty import db
+from loyalty import clock, db
 from loyalty.graphql.pagination import encode_cursor
 from loyalty.orders import service as orders
 from loyalty.points import service as points
@@ -54,7 +54,8 @@ async def members_with_history(n: int) -> None:
                 occurred_at=BASE - timedelta(hours=hours if i % 2 else 0),
                 lines=[line("TEA", 2, 4_500), line("CUP", 1, 1_000)],
             )
-        await grant_points(member.id, 50, expires_at=BASE + timedelta(days=400))
+        # Expires before the default expiry of the 70 (end of the month, a year on).
+        await grant_points(member.id, 50, expires_at=clock.now() + timedelta(days=300))
         await grant_points(member.id, 70)
         await points.redeem(member_id=member.id, amount=60, idempotency_key="spend-1")
         await points.redeem(member_id=member.id, amount=10, idempotency_key="spend-2")

@@ -180,7 +180,8 @@ async def test_finance_view_reports_liability_and_breakage(gql: Any, service_tok
         await service.expire_due()
     query = """{ pointsLiability { outstanding pending debt byExpiryMonth { month points }
         flows { month issued redeemed expired } } }"""
-    body = await gql(query)
+    with clock.frozen(t0 + timedelta(days=3)):
+        body = await gql(query)
     assert body["data"]["pointsLiability"] == {
         "outstanding": 70,
         "pending": 0,

@@ -13,10 +13,12 @@ log = structlog.get_logger(__name__)
 
 async def points_expire_due(ctx: dict[str, Any]) -> int:
     """Expire lots past their expiry (idempotent per lot); returns the points expired."""
-    expired = await service.expire_due()
-    await notify.balance_changed(ctx.get("redis"), expired)
-    total = sum(expired.values())
-    log.info("points.expire_due", members=len(expired), points=total)
+    sweep = await service.expire_due()
+    await notify.balance_changed(ctx.get("redis"), sweep.expired)
+    total = sum(sweep.expired.values())
+    log.info(
+        "points.expire_due", members=len(sweep.expired), points=total, failed=len(sweep.failed)
+    )
     return total
 
 

@@ -1,24 +1,41 @@
-"""Expiry: lots past their ``expires_at`` lose what is left of them (one EXPIRE entry per lot)."""
+"""Expiry: lots past their ``expires_at`` lose what is left of them (one EXPIRE entry per lot).
+
+The sweep only writes the books: a due lot is already out of every balance and draw before
+it runs (see :mod:`loyalty.points.service.ledger`), so its progress changes no answer.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import structlog
 from tortoise.transactions import in_transaction
 
 from loyalty import clock
-from loyalty.points import sql
 from loyalty.points.errors import LedgerRace
-from loyalty.points.models import EntryKind, PointsEntry, SourceType
+from loyalty.points.models import PointsEntry
 from loyalty.points.service import ledger
 from loyalty.points.service.earn import RETRIES
 
 log = structlog.get_logger(__name__)
 
+CHUNK_SIZE = 1000
 
-async def members_with_due_lots(*, limit: int = 1000) -> list[int]:
-    """Members holding at least one lot past its expiry with points left (set-based)."""
+
+@dataclass
+class ExpirySweep:
+    """One run of :func:`expire_due`: points expired per member, and the members that failed
+    (logged, skipped for this run; their lots stay out of every balance meanwhile)."""
+
+    expired: dict[int, int] = field(default_factory=dict)
+    failed: list[int] = field(default_factory=list)
+
+
+async def members_with_due_lots(*, limit: int = CHUNK_SIZE, after: int = 0) -> list[int]:
+    """Members holding at least one lot past its expiry with points left, by id above
+    ``after`` (keyset), at most ``limit``."""
     rows = (
-        await PointsEntry.filter(remaining__gt=0, expires_at__lt=clock.now())
+        await PointsEntry.filter(remaining__gt=0, expires_at__lt=clock.now(), member_id__gt=after)
         .distinct()
         .order_by("member_id")
         .limit(limit)
@@ -30,56 +47,34 @@ async def members_with_due_lots(*, limit: int = 1000) -> list[int]:
 async def expire_member(*, member_id: int) -> int:
     """Expire every due lot of one member in one transaction; returns the points expired.
 
-    Idempotent: a lot expires under the key ``expire:lot:<id>`` once; a second run finds
-    nothing left to expire.
+    Idempotent: a lot expires under the key ``expire:lot:<id>`` once; a second run (or a write
+    that touched the member first) leaves nothing to expire. Raises :class:`LedgerRace` when
+    the member's ledger keeps disagreeing with itself.
     """
     for attempt in range(RETRIES):
         try:
             async with in_transaction() as conn:
-                await ledger.lock_account(conn, member_id)
-                now = clock.now()
-                lots = await PointsEntry.filter(
-                    member_id=member_id, remaining__gt=0, expires_at__lt=now
-                ).using_db(conn)
-                total = 0
-                for lot in sorted(lots, key=lambda lot: (lot.expires_at, lot.id)):
-                    n = int(lot.remaining or 0)
-                    state = await ledger.debit(conn, member_id, n)
-                    if state is None:
-                        raise LedgerRace("balance below the lot's remaining points")
-                    changed = await sql.execute(
-                        conn,
-                        "UPDATE points_entry SET remaining = remaining - ? "
-                        "WHERE id = ? AND remaining >= ?",
-                        n,
-                        lot.id,
-                        n,
-                    )
-                    if changed != 1:
-                        raise LedgerRace(f"lot {lot.id} changed under us")
-                    await ledger.write_entry(
-                        conn,
-                        member_id=member_id,
-                        kind=EntryKind.EXPIRE,
-                        amount=-n,
-                        key=f"expire:lot:{lot.id}",
-                        source_type=SourceType.SYSTEM,
-                        source_ref=str(lot.id),
-                        allocations=[(lot.id, n)],
-                        balance_after=state.balance,
-                    )
-                    total += n
-                return total
+                return await ledger.expire_due_lots(conn, member_id)
         except LedgerRace:
             log.warning("points.expire.retry", member_id=member_id, attempt=attempt)
     raise LedgerRace(f"could not expire lots of member {member_id}")
 
 
-async def expire_due(*, limit: int = 1000) -> dict[int, int]:
-    """Expire due lots of up to ``limit`` members; returns ``{member_id: points expired}``."""
-    result: dict[int, int] = {}
-    for member_id in await members_with_due_lots(limit=limit):
-        expired = await expire_member(member_id=member_id)
-        if expired:
-            result[member_id] = expired
-    return result
+async def expire_due(*, chunk_size: int = CHUNK_SIZE) -> ExpirySweep:
+    """Expire the due lots of every member who has some, ``chunk_size`` members at a time
+    until none is left. A member whose expiry fails is logged, counted in ``failed`` and
+    skipped for this run; the others carry on (the next run tries it again)."""
+    sweep = ExpirySweep()
+    after = 0
+    while chunk := await members_with_due_lots(limit=chunk_size, after=after):
+        for member_id in chunk:
+            try:
+                expired = await expire_member(member_id=member_id)
+            except Exception:  # one member's books must not hold up everyone else's
+                log.exception("points.expire.failed", member_id=member_id)
+                sweep.failed.append(member_id)
+                continue
+            if expired:
+                sweep.expired[member_id] = expired
+        after = chunk[-1]
+    return sweep

@@ -4,6 +4,13 @@ Every change of an account or a lot is one conditional UPDATE whose affected row
 checked: ``balance = balance - n WHERE … AND balance >= n``. On PostgreSQL the first UPDATE of
 the account row also locks it until commit, so work on one member's points is serialised; on
 SQLite transactions are serialised anyway. The CHECK constraints are the last line of defence.
+
+Expiry is true at every moment, whatever the hourly sweep has reached. A lot whose
+``expires_at`` is past (``expires_at < clock.now()``) is never drawn: :func:`draw` skips it.
+Writes expire on touch: :func:`lock_account` and :func:`debit` first write the EXPIRE entries
+of the member's due lots (:func:`expire_due_lots`) in the caller's transaction, so the balance
+a write checks, returns and stores in ``points_account`` never counts them. Reads do not write:
+``queries.accounts`` subtracts due lots not yet expired from the cached balance.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any
 
 import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
 
 from loyalty import clock
 from loyalty.points import sql
@@ -81,7 +89,15 @@ def _state(rows: list[dict[str, Any]]) -> AccountState | None:
 
 
 async def lock_account(conn: BaseDBAsyncClient, member_id: int) -> AccountState:
-    """Create the account if needed and lock its row (PostgreSQL) for this transaction."""
+    """Create the account if needed, lock its row (PostgreSQL) for this transaction and
+    expire the member's due lots (:func:`expire_due_lots`): the state returned never counts
+    points past their expiry."""
+    state = await _lock(conn, member_id)
+    expired = await _expire(conn, member_id, await _due_lots(conn, member_id, clock.now()))
+    return expired or state
+
+
+async def _lock(conn: BaseDBAsyncClient, member_id: int) -> AccountState:
     query = "UPDATE points_account SET balance = balance WHERE member_id = ?" + _RETURNING
     state = _state(await sql.fetch(conn, query, member_id))
     if state is not None:
@@ -99,7 +115,17 @@ async def lock_account(conn: BaseDBAsyncClient, member_id: int) -> AccountState:
 
 
 async def debit(conn: BaseDBAsyncClient, member_id: int, amount: int) -> AccountState | None:
-    """``balance -= amount`` if the balance covers it; None (nothing changed) otherwise."""
+    """``balance -= amount`` if the balance covers it; None (nothing debited) otherwise.
+
+    The member's due lots are expired first (:func:`expire_due_lots`), so points past their
+    expiry never cover a debit; those EXPIRE entries stay in the caller's transaction (a
+    caller refusing the request rolls them back with it).
+    """
+    await expire_due_lots(conn, member_id)
+    return await _debit(conn, member_id, amount)
+
+
+async def _debit(conn: BaseDBAsyncClient, member_id: int, amount: int) -> AccountState | None:
     return _state(
         await sql.fetch(
             conn,
@@ -176,10 +202,78 @@ async def change_pending(conn: BaseDBAsyncClient, member_id: int, delta: int) ->
 # --- lots ---------------------------------------------------------------------------------
 
 
-async def open_lots(conn: BaseDBAsyncClient, member_id: int) -> list[PointsEntry]:
-    """The member's lots with points left, oldest expiry first (never-expiring last)."""
-    lots = await PointsEntry.filter(member_id=member_id, remaining__gt=0).using_db(conn)
+async def open_lots(
+    conn: BaseDBAsyncClient, member_id: int, *, at: datetime | None = None
+) -> list[PointsEntry]:
+    """The member's lots with points left and not past their expiry at ``at`` (default now),
+    oldest expiry first (never-expiring last)."""
+    at = at or clock.now()
+    lots = (
+        await PointsEntry.filter(member_id=member_id, remaining__gt=0)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gte=at))
+        .using_db(conn)
+    )
     return sorted(lots, key=_sort_key)
+
+
+async def _due_lots(conn: BaseDBAsyncClient, member_id: int, at: datetime) -> list[PointsEntry]:
+    """The member's lots past their expiry at ``at`` with points left, oldest expiry first."""
+    lots = await PointsEntry.filter(
+        member_id=member_id, remaining__gt=0, expires_at__lt=at
+    ).using_db(conn)
+    return sorted(lots, key=_sort_key)
+
+
+async def expire_due_lots(conn: BaseDBAsyncClient, member_id: int) -> int:
+    """Expire what is left of the member's lots past their expiry, in the caller's
+    transaction: one EXPIRE entry per lot under the key ``expire:lot:<id>`` (so a lot expires
+    once, whether a write touching the member or the sweep gets there first). Returns the
+    points expired.
+
+    Looks without a lock first (nothing due is the common case) and locks the account only
+    when something is due, then reads the due lots again under the lock: a concurrent writer
+    may have expired them meanwhile. Raises :class:`LedgerRace` when the ledger disagrees
+    with itself (the caller retries).
+    """
+    now = clock.now()
+    if not await _due_lots(conn, member_id, now):
+        return 0
+    before = await _lock(conn, member_id)
+    after = await _expire(conn, member_id, await _due_lots(conn, member_id, now))
+    return before.balance - after.balance if after else 0
+
+
+async def _expire(
+    conn: BaseDBAsyncClient, member_id: int, lots: list[PointsEntry]
+) -> AccountState | None:
+    """Expire ``lots`` (due, the account locked); the account state after, None if no lots."""
+    state: AccountState | None = None
+    for lot in lots:
+        n = int(lot.remaining or 0)
+        state = await _debit(conn, member_id, n)
+        if state is None:
+            raise LedgerRace(f"balance below the remaining points of lot {lot.id}")
+        changed = await sql.execute(
+            conn,
+            "UPDATE points_entry SET remaining = remaining - ? WHERE id = ? AND remaining >= ?",
+            n,
+            lot.id,
+            n,
+        )
+        if changed != 1:
+            raise LedgerRace(f"lot {lot.id} changed under us")
+        await write_entry(
+            conn,
+            member_id=member_id,
+            kind=EntryKind.EXPIRE,
+            amount=-n,
+            key=f"expire:lot:{lot.id}",
+            source_type=SourceType.SYSTEM,
+            source_ref=str(lot.id),
+            allocations=[(lot.id, n)],
+            balance_after=state.balance,
+        )
+    return state
 
 
 def _sort_key(lot: PointsEntry) -> tuple[int, float, int]:
@@ -197,7 +291,12 @@ async def draw(
     prefer: list[int] | None = None,
 ) -> list[tuple[int, int]]:
     """Take ``amount`` from the member's lots: the ``prefer`` lots first, then oldest expiry
-    first. Returns ``[(lot_id, taken)]``. Each lot decrement is guarded (``remaining >= n``)."""
+    first. Returns ``[(lot_id, taken)]``. Each lot decrement is guarded (``remaining >= n``).
+
+    Lots past their expiry are never drawn. The caller expired the due ones when it locked or
+    debited the account; a lot whose expiry fell between that and now leaves the lots short of
+    the balance, which raises :class:`LedgerRace` (the caller retries and expires it).
+    """
     if amount <= 0:
         return []
     lots = await open_lots(conn, member_id)

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from tortoise.expressions import Q
+
 from loyalty import clock, db
 from loyalty.points.models import (
     EntryKind,
@@ -23,9 +25,26 @@ EMPTY = AccountState(0, 0, 0)
 
 
 async def accounts(member_ids: Sequence[int]) -> dict[int, AccountState]:
-    rows = await PointsAccount.filter(member_id__in=list(member_ids))
+    """Each member's balance, pending and debt as of now, in two queries.
+
+    ``points_account.balance`` is a cache kept by writes, and every write expires the
+    member's due lots first (expire on touch, see :mod:`.ledger`). Between writes a lot can
+    pass its expiry before the sweep reaches it: its remaining points are subtracted here, so
+    the balance read is the one a redemption would see, whatever the sweep's progress.
+    """
+    ids = list(member_ids)
+    rows = await PointsAccount.filter(member_id__in=ids)
+    due: dict[int, int] = defaultdict(int)
+    for member_id, remaining in await PointsEntry.filter(
+        member_id__in=ids, remaining__gt=0, expires_at__lt=clock.now()
+    ).values_list("member_id", "remaining"):
+        due[member_id] += remaining
     return {
-        r.member_id: AccountState(r.balance, r.pending, r.debt)  # type: ignore[attr-defined]
+        r.member_id: AccountState(  # type: ignore[attr-defined]
+            max(0, r.balance - due[r.member_id]),  # type: ignore[attr-defined]
+            r.pending,
+            r.debt,
+        )
         for r in rows
     }
 
@@ -35,8 +54,11 @@ async def get_account(*, member_id: int) -> AccountState:
 
 
 async def open_lots(member_ids: Sequence[int]) -> dict[int, list[PointsEntry]]:
-    """Each member's lots with points left, oldest expiry first (never-expiring last)."""
-    rows = await PointsEntry.filter(member_id__in=list(member_ids), remaining__gt=0)
+    """Each member's lots with points left and not past their expiry (whether or not the
+    sweep has expired them yet), oldest expiry first (never-expiring last)."""
+    rows = await PointsEntry.filter(member_id__in=list(member_ids), remaining__gt=0).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gte=clock.now())
+    )
     grouped: dict[int, list[PointsEntry]] = defaultdict(list)
     for row in rows:
         grouped[row.member_id].append(row)  # type: ignore[attr-defined]
@@ -144,10 +166,16 @@ def _month(value: datetime) -> str:
 async def liability(*, since: datetime | None = None, until: datetime | None = None) -> Liability:
     """Points liability: open lots by expiry month (``None``: never expires), pending and
     owed points, and per month of ``since``–``until``: points issued (earned, granted,
-    adjusted up, returned), redeemed, expired (breakage), reversed and adjusted down."""
+    adjusted up, returned), redeemed, expired (breakage), reversed and adjusted down.
+
+    Lots past their expiry are not outstanding, like in the balances; they show as expired
+    in the flows once their EXPIRE entries are written (a write touching the member, or the
+    sweep)."""
     outstanding: dict[str | None, int] = defaultdict(int)
-    for expires_at, remaining in await PointsEntry.filter(remaining__gt=0).values_list(
-        "expires_at", "remaining"
+    for expires_at, remaining in (
+        await PointsEntry.filter(remaining__gt=0)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gte=clock.now()))
+        .values_list("expires_at", "remaining")
     ):
         outstanding[_month(expires_at) if expires_at else None] += remaining
     totals = await PointsAccount.all().values_list("pending", "debt")
