@@ -419,8 +419,10 @@ async def _take(
                 hold_until=now + timedelta(seconds=hold_seconds) if hold_seconds else None,
                 created_at=now,
             )
-    except IntegrityError:
-        # The same key won concurrently: answer as its replay (its use was counted once).
+    except (IntegrityError, QuotaExhausted):
+        # The same key won concurrently: answer as its replay (its use was counted once). At
+        # the last use the twin waits on the counter row, then finds it used up by the claim
+        # it repeats: a refusal is checked against the key before it is raised.
         replay = await _replay(member_id, key, benefit, channel, hold_seconds)
         if replay is None:
             raise

@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 from loyalty import clock
 from loyalty.audit import service as audit
 from loyalty.auth.principal import Principal
-from loyalty.errors import FieldErrors
+from loyalty.errors import DomainError, FieldErrors
 from loyalty.events import service as events
 from loyalty.jobs import JobQueue
 from loyalty.points.errors import InsufficientPoints, LedgerRace
@@ -185,8 +185,12 @@ async def _idempotent(
     work: Callable[[BaseDBAsyncClient], Awaitable[tuple[PointsEntry, uuid.UUID]]],
     jobs: JobQueue | None,
 ) -> Movement:
-    """Run ``work`` in its own transaction unless ``key`` was already used; a concurrent twin
-    losing the unique key reads the winner's result."""
+    """Run ``work`` in its own transaction unless ``key`` was already used.
+
+    A concurrent twin answers the winner's result whether it loses the unique key or is
+    refused first: at the exact balance the twin waits on the account row (PostgreSQL) or its
+    turn (SQLite), then finds the points spent by the request it repeats. Any refusal is
+    therefore checked against the key after the rollback before it is raised."""
     replay = await ledger.check_replay(key, request_hash)
     if replay is not None:
         return _movement(replay, replayed=True)
@@ -194,7 +198,7 @@ async def _idempotent(
         try:
             async with in_transaction() as conn:
                 entry, event_id = await work(conn)
-        except IntegrityError:
+        except (IntegrityError, DomainError):
             replay = await ledger.check_replay(key, request_hash)
             if replay is None:
                 raise
