@@ -45,8 +45,9 @@ async def redeem(
 ) -> Movement:
     """Spend ``amount`` points, drawn from lots oldest expiry first.
 
-    Idempotent on (member, ``idempotency_key``): a replay returns the first result; the key
-    with another amount or order reference raises IdempotencyConflict. Raises
+    Idempotent on (``member_id`` as given, ``idempotency_key``): a replay returns the first
+    result, also after that member was merged into another; the key with another amount or
+    order reference raises IdempotencyConflict. Raises
     :class:`InsufficientPoints` (nothing written) when the balance does not cover it, and
     ValidationError, MemberNotFound, MemberNotActive.
     """
@@ -57,8 +58,10 @@ async def redeem(
     if (order_channel is None) != (order_external_id is None):
         errors.add("orderReference", "give both channel and external id", "INVALID")
     errors.raise_if_any()
-    member_id = await active_member_id(member_id)
+    # The key belongs to the member the caller named: a retry after that member was merged
+    # finds its first attempt (the entry moved to the survivor with its key unchanged).
     key = f"redeem:{member_id}:{idempotency_key.strip()}"
+    member_id = await active_member_id(member_id)
     request_hash = ledger.fingerprint(
         {"amount": amount, "channel": order_channel, "order": order_external_id}
     )
@@ -111,8 +114,8 @@ async def adjust(
         errors.add("reason", "at most 500 characters", "TOO_LONG")
     _check_key(errors, idempotency_key)
     errors.raise_if_any()
+    key = f"adjust:{member_id}:{idempotency_key.strip()}"  # the named member, as in redeem
     member_id = await active_member_id(member_id)
-    key = f"adjust:{member_id}:{idempotency_key.strip()}"
     request_hash = ledger.fingerprint({"amount": amount, "reason": reason})
     program = await get_program()
 
