@@ -12,29 +12,20 @@ from loyalty.benefits.models import BenefitClaim, BenefitCounter
 
 
 class BenefitMemberData:
-    """Merge: claims move to the survivor (a clashing idempotency key gets the merged member's
-    id appended), and counters add up per benefit and period. Erase: claims keep no personal
-    data, so nothing changes."""
+    """Merge: claims move to the survivor with their keys (a key belongs to the member the
+    claim was asked for, so none can clash), and counters add up per benefit and period.
+    Erase: claims keep no personal data, so nothing changes."""
 
     models: tuple[str, ...] = ("loyalty.BenefitCounter", "loyalty.BenefitClaim")
 
     async def merge(
         self, *, survivor_id: int, merged_id: int, connection: BaseDBAsyncClient
     ) -> None:
-        survivor_keys = set(
-            await BenefitClaim.filter(member_id=survivor_id)
+        await (
+            BenefitClaim.filter(member_id=merged_id)
             .using_db(connection)
-            .values_list("idempotency_key", flat=True)
+            .update(member_id=survivor_id)
         )
-        for claim in await BenefitClaim.filter(member_id=merged_id).using_db(connection):
-            key = claim.idempotency_key
-            if key in survivor_keys:
-                key = f"{key[:48]}:m{merged_id}"
-            await (
-                BenefitClaim.filter(id=claim.id)
-                .using_db(connection)
-                .update(member_id=survivor_id, idempotency_key=key)
-            )
         for counter in await BenefitCounter.filter(member_id=merged_id).using_db(connection):
             mine = BenefitCounter.filter(
                 member_id=survivor_id,

@@ -102,7 +102,7 @@ class BenefitCounter(Model):
 
 
 class BenefitClaim(Model):
-    """One use (or held use) of a benefit. ``(member, idempotency_key)`` is unique."""
+    """One use (or held use) of a benefit. ``(key_member_id, idempotency_key)`` is unique."""
 
     id = fields.BigIntField(primary_key=True)
     member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
@@ -113,6 +113,9 @@ class BenefitClaim(Model):
     )
     channel = fields.CharField(max_length=24)
     idempotency_key = fields.CharField(max_length=64)
+    key_member_id = fields.BigIntField(
+        description="The member the claim was asked for, before merges: the key's scope"
+    )
     status = fields.CharEnumField(ClaimStatus, max_length=16)
     tier_code = fields.CharField(max_length=32)
     period_key = fields.CharField(max_length=16, null=True, description="Null: unlimited")
@@ -124,5 +127,8 @@ class BenefitClaim(Model):
 
     class Meta:
         table = "benefit_claim"
-        unique_together = (("member", "idempotency_key"),)
-        indexes = (Index(fields=("status", "hold_until"), name="benefit_claim_hold_idx"),)
+        unique_together = (("key_member_id", "idempotency_key"),)
+        indexes = (
+            Index(fields=("status", "hold_until"), name="benefit_claim_hold_idx"),
+            Index(fields=("member_id", "created_at"), name="benefit_claim_member_idx"),
+        )

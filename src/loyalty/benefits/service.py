@@ -3,7 +3,7 @@
 Quotas are counted in one row per (member, benefit, period key), changed only by conditional
 single statements (``used = used + 1 WHERE used < quota``) whose row count decides: correct
 under concurrency on PostgreSQL and SQLite without row locks. Claims are idempotent on
-``(member, idempotency_key)``.
+``(member as named in the request, idempotency_key)``, which a merge leaves as it was.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ from loyalty.benefits.models import (
 )
 from loyalty.errors import FieldError, FieldErrors, ValidationError
 from loyalty.jobs import JobQueue
-from loyalty.members.errors import MemberNotActive, MemberNotFound
-from loyalty.members.models import Channel, Member, MemberStatus
+from loyalty.members import service as members
+from loyalty.members.errors import MemberNotActive
+from loyalty.members.models import Channel, MemberStatus
 from loyalty.tiers import service as tiers
 from loyalty.tiers.models import Tier
 from loyalty.tiers.rules import CODE_RE
@@ -304,9 +305,10 @@ class ClaimOutcome:
 async def claim(
     *, member_id: int, benefit_code: str, channel: str, idempotency_key: str
 ) -> ClaimOutcome:
-    """Use one of the member's benefit uses now.
+    """Use one of the member's benefit uses now (a merged member's from its survivor).
 
-    Raises NotEntitled, QuotaExhausted, WrongChannel, BenefitNotFound, MemberNotFound,
+    Idempotent on (``member_id`` as given, ``idempotency_key``), also after that member was
+    merged. Raises NotEntitled, QuotaExhausted, WrongChannel, BenefitNotFound, MemberNotFound,
     MemberNotActive, IdempotencyConflict (same key, other benefit or channel), ValidationError.
     """
     return await _take(
@@ -366,15 +368,17 @@ async def _take(
     if channel not in {c.value for c in Channel}:
         errors.add("input.channel", f"unknown channel {channel!r}")
     errors.raise_if_any()
-    member = await Member.get_or_none(id=member_id)
-    if member is None:
-        raise MemberNotFound(member_id)
+    # The key belongs to the member the caller named; the use is taken from that member, or
+    # from its survivor when it was merged (where its earlier claims went too).
+    key_member_id = member_id
+    member = await members.get(member_id=member_id)
     if member.status != MemberStatus.ACTIVE:
-        raise MemberNotActive(f"member {member_id} is {member.status}")
+        raise MemberNotActive(f"member {member.id} is {member.status}")
+    member_id = member.id
     benefit = await Benefit.get_or_none(code=benefit_code, active=True)
     if benefit is None:
         raise BenefitNotFound(benefit_code)
-    replay = await _replay(member_id, key, benefit, channel, hold_seconds)
+    replay = await _replay(key_member_id, key, benefit, channel, hold_seconds)
     if replay is not None:
         return replay
     if benefit.channels and channel not in benefit.channels:
@@ -413,15 +417,18 @@ async def _take(
                 benefit_id=benefit.id,
                 channel=channel,
                 idempotency_key=key,
+                key_member_id=key_member_id,
                 status=ClaimStatus.CLAIMED if hold_seconds is None else ClaimStatus.RESERVED,
                 tier_code=standing.tier.code,
                 period_key=period_key if entitlement.quota is not None else None,
                 hold_until=now + timedelta(seconds=hold_seconds) if hold_seconds else None,
                 created_at=now,
             )
-    except IntegrityError:
-        # The same key won concurrently: answer as its replay (its use was counted once).
-        replay = await _replay(member_id, key, benefit, channel, hold_seconds)
+    except (IntegrityError, QuotaExhausted):
+        # The same key won concurrently: answer as its replay (its use was counted once). At
+        # the last use the twin waits on the counter row, then finds it used up by the claim
+        # it repeats: a refusal is checked against the key before it is raised.
+        replay = await _replay(key_member_id, key, benefit, channel, hold_seconds)
         if replay is None:
             raise
         return replay
@@ -429,9 +436,9 @@ async def _take(
 
 
 async def _replay(
-    member_id: int, key: str, benefit: Benefit, channel: str, hold_seconds: int | None
+    key_member_id: int, key: str, benefit: Benefit, channel: str, hold_seconds: int | None
 ) -> ClaimOutcome | None:
-    existing = await BenefitClaim.get_or_none(member_id=member_id, idempotency_key=key)
+    existing = await BenefitClaim.get_or_none(key_member_id=key_member_id, idempotency_key=key)
     if existing is None:
         return None
     same = (

@@ -17,7 +17,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from loyalty import clock, hooks
-from loyalty.errors import FieldError, FieldErrors, ValidationError
+from loyalty.errors import DomainError, FieldError, FieldErrors, ValidationError
 from loyalty.events import service as events
 from loyalty.jobs import JobQueue
 from loyalty.members.models import Member
@@ -249,7 +249,9 @@ async def refund(
                 connection=conn,
             )
             order = await Order.get(id=order.id).using_db(conn)
-    except IntegrityError:
+    except (IntegrityError, DomainError):
+        # A twin with the same refund id that committed first: the twin waited on the order
+        # row, then found the lines refunded by the refund it repeats. Answer that refund.
         replay = await _replay(order, refund_id, request_hash)
         if replay is None:
             raise

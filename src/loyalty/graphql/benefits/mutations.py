@@ -118,7 +118,8 @@ def _claim_error(error: domain.DomainError) -> ClaimBenefitResult:
         return NotFoundError.from_domain(error)
     if isinstance(error, domain.ConflictError):
         return ConflictError.from_domain(error)
-    # A merged, erased or deactivated member cannot claim: answer as for an unknown member.
+    # An erased or deactivated member cannot claim (a merged one claims through its
+    # survivor): answer as for an unknown member.
     return NotFoundError(code="MEMBER_NOT_FOUND", message="member not found")
 
 

@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 from loyalty import clock
 from loyalty.audit import service as audit
 from loyalty.auth.principal import Principal
-from loyalty.errors import FieldErrors
+from loyalty.errors import DomainError, FieldErrors
 from loyalty.events import service as events
 from loyalty.jobs import JobQueue
 from loyalty.points.errors import InsufficientPoints, LedgerRace
@@ -45,8 +45,9 @@ async def redeem(
 ) -> Movement:
     """Spend ``amount`` points, drawn from lots oldest expiry first.
 
-    Idempotent on (member, ``idempotency_key``): a replay returns the first result; the key
-    with another amount or order reference raises IdempotencyConflict. Raises
+    Idempotent on (``member_id`` as given, ``idempotency_key``): a replay returns the first
+    result, also after that member was merged into another; the key with another amount or
+    order reference raises IdempotencyConflict. Raises
     :class:`InsufficientPoints` (nothing written) when the balance does not cover it, and
     ValidationError, MemberNotFound, MemberNotActive.
     """
@@ -57,8 +58,10 @@ async def redeem(
     if (order_channel is None) != (order_external_id is None):
         errors.add("orderReference", "give both channel and external id", "INVALID")
     errors.raise_if_any()
-    member_id = await active_member_id(member_id)
+    # The key belongs to the member the caller named: a retry after that member was merged
+    # finds its first attempt (the entry moved to the survivor with its key unchanged).
     key = f"redeem:{member_id}:{idempotency_key.strip()}"
+    member_id = await active_member_id(member_id)
     request_hash = ledger.fingerprint(
         {"amount": amount, "channel": order_channel, "order": order_external_id}
     )
@@ -111,8 +114,8 @@ async def adjust(
         errors.add("reason", "at most 500 characters", "TOO_LONG")
     _check_key(errors, idempotency_key)
     errors.raise_if_any()
+    key = f"adjust:{member_id}:{idempotency_key.strip()}"  # the named member, as in redeem
     member_id = await active_member_id(member_id)
-    key = f"adjust:{member_id}:{idempotency_key.strip()}"
     request_hash = ledger.fingerprint({"amount": amount, "reason": reason})
     program = await get_program()
 
@@ -185,8 +188,12 @@ async def _idempotent(
     work: Callable[[BaseDBAsyncClient], Awaitable[tuple[PointsEntry, uuid.UUID]]],
     jobs: JobQueue | None,
 ) -> Movement:
-    """Run ``work`` in its own transaction unless ``key`` was already used; a concurrent twin
-    losing the unique key reads the winner's result."""
+    """Run ``work`` in its own transaction unless ``key`` was already used.
+
+    A concurrent twin answers the winner's result whether it loses the unique key or is
+    refused first: at the exact balance the twin waits on the account row (PostgreSQL) or its
+    turn (SQLite), then finds the points spent by the request it repeats. Any refusal is
+    therefore checked against the key after the rollback before it is raised."""
     replay = await ledger.check_replay(key, request_hash)
     if replay is not None:
         return _movement(replay, replayed=True)
@@ -194,7 +201,7 @@ async def _idempotent(
         try:
             async with in_transaction() as conn:
                 entry, event_id = await work(conn)
-        except IntegrityError:
+        except (IntegrityError, DomainError):
             replay = await ledger.check_replay(key, request_hash)
             if replay is None:
                 raise
