@@ -138,11 +138,12 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
 
-        status_holder = {"status": 500}
+        status_holder: dict[str, Any] = {"status": 500, "started": False}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = True
                 message.setdefault("headers", [])
                 message["headers"] = [
                     *message["headers"],
@@ -171,6 +172,19 @@ class RequestGuard:
                     await self.app(scope, limited_receive, send_with_id)
             except _BodyTooLarge:
                 await _too_large(send_with_id, self.max_body_bytes)
+            except Exception as exc:
+                # Logged here, where the request id is still known, as one event with the
+                # stack; the caller gets a 500 in GraphQL's error shape, never the details.
+                log.error(
+                    "http.unhandled_error",
+                    method=scope.get("method"),
+                    route=route,
+                    error=str(exc),
+                    exc_info=exc,
+                )
+                if not status_holder["started"]:
+                    await _internal_error(send_with_id, request_id)
+                # else the server closes the half-sent response (and logs that in one line)
         finally:
             HTTP_REQUESTS.labels(route=route, status=str(status_holder["status"])).inc()
             structlog.contextvars.unbind_contextvars("request_id")
@@ -191,6 +205,21 @@ async def _too_large(send: Send, limit: int) -> None:
             ]
         },
         status_code=413,
+    )
+    await response({"type": "http"}, _empty_receive, send)
+
+
+async def _internal_error(send: Send, request_id: str) -> None:
+    response = JSONResponse(
+        {
+            "errors": [
+                {
+                    "message": "Internal server error.",
+                    "extensions": {"code": "INTERNAL", "requestId": request_id},
+                }
+            ]
+        },
+        status_code=500,
     )
     await response({"type": "http"}, _empty_receive, send)
 

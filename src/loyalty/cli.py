@@ -115,6 +115,8 @@ def serve(
     """Run the API (production: PostgreSQL + Redis configured, workers run separately)."""
     import uvicorn
 
+    from loyalty.observability import uvicorn_log_config
+
     settings = get_settings()
     uvicorn.run(
         "loyalty.app:create_app",
@@ -124,6 +126,7 @@ def serve(
         workers=workers,
         proxy_headers=True,
         log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(settings),
         access_log=False,
     )
 
@@ -149,6 +152,7 @@ def dev(
     from loyalty import db, redis_embedded
     from loyalty import seed as seeding
     from loyalty.app import create_app
+    from loyalty.observability import uvicorn_log_config
 
     settings = get_settings()
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again with the
@@ -184,6 +188,7 @@ def dev(
         host=host,
         port=bind_port,
         log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(settings),
         access_log=False,
     )
     try:

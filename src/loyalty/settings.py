@@ -48,7 +48,10 @@ class Settings(BaseSettings):
         30 * 24 * 3600, ge=3600, description="Refresh token lifetime (rotated on use)"
     )
     business_timezone: str = Field("Asia/Shanghai", description="IANA zone for business days")
-    log_format: Literal["console", "json"] = Field("console", description="console or json")
+    log_format: Literal["console", "json"] = Field(
+        "console",
+        description="console or json (one JSON object per line, uvicorn's lines included)",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     host: str = Field("127.0.0.1", description="Bind address of `loyalty serve`")
     port: int = Field(8000, ge=1, le=65535, description="Port of `loyalty serve` / `dev`")
