@@ -134,3 +134,101 @@ def test_serve_in_json_mode_writes_only_json_lines_its_own_and_uvicorns(serve: A
     [unauth] = [e for e in events if e.get("request_id") == "req-unauth"]
     assert unauth["code"] == "UNAUTHENTICATED" and unauth["level"] == "info"
     assert "exception" not in unauth
+
+
+# --- /metrics across worker processes ----------------------------------------------------
+
+METRICS_TOKEN = "metrics-" + "m" * 24
+
+
+def healthz_count(text: str) -> float:
+    """``loyalty_http_requests_total`` of ``/healthz`` in one scrape, summed over statuses."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "loyalty_http_requests_total" and sample.labels["route"] == "/healthz"
+    )
+
+
+def scrape(served: Served, token: str | None = METRICS_TOKEN) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.get(f"{served.url}/metrics", headers=headers, timeout=10)
+
+
+def worker_pids(served: Served) -> set[int]:
+    """uvicorn's worker processes (not multiprocessing's resource tracker)."""
+    return {
+        child.pid
+        for child in psutil.Process(served.process.pid).children(recursive=True)
+        if "resource_tracker" not in " ".join(child.cmdline())
+    }
+
+
+def counter_files(directory: Path) -> set[int]:
+    """Pids that wrote counters into the multiprocess directory."""
+    return {int(path.stem.split("_")[-1]) for path in directory.glob("counter_*.db")}
+
+
+def leave_stale_counter(directory: Path) -> None:
+    """A counter file as a previous run (another pid) would have left it: 1000 /healthz."""
+    script = (
+        "from prometheus_client import Counter\n"
+        "Counter('loyalty_http_requests_total', 'x', ['route', 'status'])"
+        ".labels(route='/healthz', status='200').inc(1000)\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+    assert counter_files(directory)
+
+
+def test_one_scrape_counts_the_requests_of_every_worker(serve: Any, tmp_path: Path) -> None:
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    leave_stale_counter(directory)  # cleaned when serve starts
+
+    served = serve(
+        workers=2, LOYALTY_METRICS_TOKEN=METRICS_TOKEN, PROMETHEUS_MULTIPROC_DIR=str(directory)
+    )
+    workers = worker_pids(served)
+    assert len(workers) == 2
+    sent = 0
+    # New connections until each worker process has answered some (the kernel picks one).
+    deadline = time.monotonic() + 60
+    while not workers <= counter_files(directory) and time.monotonic() < deadline:
+        for _ in range(10):
+            assert httpx.get(f"{served.url}/healthz", timeout=10).status_code == 200
+            sent += 1
+    assert workers <= counter_files(directory), "one worker answered every request"
+
+    for _ in range(8):  # each scrape lands on either worker
+        response = scrape(served)
+        assert response.status_code == 200
+        assert healthz_count(response.text) == sent
+
+
+def test_metrics_need_the_bearer_token_when_one_is_set(serve: Any) -> None:
+    served = serve(workers=2, LOYALTY_METRICS_TOKEN=METRICS_TOKEN)
+    directory = Path(psutil.Process(min(worker_pids(served))).environ()["PROMETHEUS_MULTIPROC_DIR"])
+    assert directory.is_dir()
+
+    for token in (None, "wrong-" + METRICS_TOKEN, METRICS_TOKEN + "x"):
+        refused = scrape(served, token)
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        assert "loyalty_" not in refused.text
+    basic = httpx.get(f"{served.url}/metrics", auth=("metrics", METRICS_TOKEN), timeout=10)
+    assert basic.status_code == 401
+    allowed = scrape(served)
+    assert allowed.status_code == 200
+    assert "loyalty_http_requests_total" in allowed.text
+
+    stop(served)
+    assert not directory.exists(), "serve's own metrics directory outlived it"
+
+
+def test_metrics_are_open_without_a_token(serve: Any) -> None:
+    served = serve()
+    assert scrape(served, None).status_code == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,17 +12,16 @@ from typing import Any
 
 import structlog
 from arq.connections import ArqRedis, create_pool
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.contrib.starlette import RegisterTortoise
 
-from loyalty import clock, db, hooks, redis_embedded, request_cache
+from loyalty import clock, db, hooks, observability, redis_embedded, request_cache
 from loyalty.jobs import QUEUE_NAME
-from loyalty.observability import HTTP_REQUESTS, REGISTRY, configure_logging
+from loyalty.observability import HTTP_REQUESTS, configure_logging
 from loyalty.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
@@ -56,6 +56,7 @@ def create_app(
             yield
             return
         async with contextlib.AsyncExitStack() as stack:
+            stack.callback(observability.process_stopped)
             await stack.enter_async_context(
                 RegisterTortoise(
                     app, config=db.config_from_settings(settings), _enable_global_fallback=True
@@ -98,7 +99,15 @@ def create_app(
         return JSONResponse(body, status_code=503 if failing else 200)
 
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        if settings.metrics_token is not None and not _bearer_matches(
+            request.headers.get("authorization"), settings.metrics_token.get_secret_value()
+        ):
+            return PlainTextResponse(
+                "Metrics need `Authorization: Bearer <LOYALTY_METRICS_TOKEN>`.",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+        return Response(observability.scrape(), media_type=observability.METRICS_CONTENT_TYPE)
 
     app = Starlette(
         routes=[
@@ -235,6 +244,13 @@ def _clean_request_id(value: str | None) -> str | None:
     if 0 < len(value) <= 128 and all(c.isalnum() or c in "-_.:" for c in value):
         return value
     return None
+
+
+def _bearer_matches(header: str | None, token: str) -> bool:
+    scheme, _, supplied = (header or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(supplied.strip().encode(), token.encode())
 
 
 def _redact(url: str) -> str:

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from structlog.types import EventDict, Processor
 
 from loyalty.settings import Settings
 
+# prometheus_client picks its storage when first imported: with PROMETHEUS_MULTIPROC_DIR set
+# (``loyalty serve`` sets it before any worker starts) every process writes its values to
+# files there, and a scrape of any one process adds up all of them.
+MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
 REGISTRY = CollectorRegistry(auto_describe=True)
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 HTTP_REQUESTS = Counter(
     "loyalty_http_requests_total",
@@ -112,6 +126,23 @@ def log_handler(log_format: str = "console") -> logging.Handler:
 def _level(settings: Settings) -> int:
     level = logging.getLevelName(settings.log_level.upper())
     return level if isinstance(level, int) else logging.INFO
+
+
+def scrape() -> bytes:
+    """The text exposition of every metric: of all worker processes in multiprocess mode,
+    of this process otherwise."""
+    if MULTIPROCESS_DIR is None:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=MULTIPROCESS_DIR)
+    return generate_latest(registry)
+
+
+def process_stopped() -> None:
+    """Drop this process's live gauges from the multiprocess directory (its counters stay:
+    totals survive a worker's restart)."""
+    if MULTIPROCESS_DIR is not None:
+        multiprocess.mark_process_dead(os.getpid(), path=MULTIPROCESS_DIR)
 
 
 def configure_logging(settings: Settings) -> None:
