@@ -43,3 +43,13 @@ def test_prod_with_real_secrets_and_redis_turns_the_ide_and_introspection_off() 
 def test_unknown_business_timezone_is_refused() -> None:
     with pytest.raises(ValidationError, match="unknown time zone"):
         Settings(business_timezone="Mars/Olympus", _env_file=None)  # type: ignore[call-arg]
+
+
+def test_a_short_metrics_token_is_refused_without_echoing_it() -> None:
+    from loyalty.settings import refusal_reason
+
+    with pytest.raises(ValidationError) as refused:
+        Settings(metrics_token=SecretStr("tok-12345"), _env_file=None)  # type: ignore[call-arg]
+    reason = refusal_reason(refused.value)
+    assert reason == "LOYALTY_METRICS_TOKEN: must be at least 16 characters"
+    assert "12345" not in reason

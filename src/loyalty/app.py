@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,17 +12,21 @@ from typing import Any
 
 import structlog
 from arq.connections import ArqRedis, create_pool
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
+<<<<<<< HEAD
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+=======
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+>>>>>>> obs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.contrib.starlette import RegisterTortoise
 
-from loyalty import clock, db, hooks, redis_embedded, request_cache
+from loyalty import clock, db, hooks, observability, redis_embedded, request_cache
 from loyalty.jobs import QUEUE_NAME
-from loyalty.observability import HTTP_REQUESTS, REGISTRY, configure_logging
+from loyalty.observability import HTTP_REQUESTS, configure_logging
 from loyalty.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
@@ -56,6 +61,7 @@ def create_app(
             yield
             return
         async with contextlib.AsyncExitStack() as stack:
+            stack.callback(observability.process_stopped)
             await stack.enter_async_context(
                 RegisterTortoise(
                     app, config=db.config_from_settings(settings), _enable_global_fallback=True
@@ -98,7 +104,15 @@ def create_app(
         return JSONResponse(body, status_code=503 if failing else 200)
 
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        if settings.metrics_token is not None and not _bearer_matches(
+            request.headers.get("authorization"), settings.metrics_token.get_secret_value()
+        ):
+            return PlainTextResponse(
+                "Metrics need `Authorization: Bearer <LOYALTY_METRICS_TOKEN>`.",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+        return Response(observability.scrape(), media_type=observability.METRICS_CONTENT_TYPE)
 
     routes: list[BaseRoute] = [
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
@@ -141,11 +155,12 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
 
-        status_holder = {"status": 500}
+        status_holder: dict[str, Any] = {"status": 500, "started": False}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = True
                 message.setdefault("headers", [])
                 message["headers"] = [
                     *message["headers"],
@@ -174,6 +189,19 @@ class RequestGuard:
                     await self.app(scope, limited_receive, send_with_id)
             except _BodyTooLarge:
                 await _too_large(send_with_id, self.max_body_bytes)
+            except Exception as exc:
+                # Logged here, where the request id is still known, as one event with the
+                # stack; the caller gets a 500 in GraphQL's error shape, never the details.
+                log.error(
+                    "http.unhandled_error",
+                    method=scope.get("method"),
+                    route=route,
+                    error=str(exc),
+                    exc_info=exc,
+                )
+                if not status_holder["started"]:
+                    await _internal_error(send_with_id, request_id)
+                # else the server closes the half-sent response (and logs that in one line)
         finally:
             HTTP_REQUESTS.labels(route=route, status=str(status_holder["status"])).inc()
             structlog.contextvars.unbind_contextvars("request_id")
@@ -198,6 +226,21 @@ async def _too_large(send: Send, limit: int) -> None:
     await response({"type": "http"}, _empty_receive, send)
 
 
+async def _internal_error(send: Send, request_id: str) -> None:
+    response = JSONResponse(
+        {
+            "errors": [
+                {
+                    "message": "Internal server error.",
+                    "extensions": {"code": "INTERNAL", "requestId": request_id},
+                }
+            ]
+        },
+        status_code=500,
+    )
+    await response({"type": "http"}, _empty_receive, send)
+
+
 async def _empty_receive() -> Message:
     return {"type": "http.disconnect"}
 
@@ -209,6 +252,13 @@ def _clean_request_id(value: str | None) -> str | None:
     if 0 < len(value) <= 128 and all(c.isalnum() or c in "-_.:" for c in value):
         return value
     return None
+
+
+def _bearer_matches(header: str | None, token: str) -> bool:
+    scheme, _, supplied = (header or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(supplied.strip().encode(), token.encode())
 
 
 def _redact(url: str) -> str:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -112,20 +115,51 @@ def serve(
     port: int = typer.Option(None, help="Port (default: LOYALTY_PORT)"),
     workers: int = typer.Option(1, min=1, help="uvicorn processes (one per core)"),
 ) -> None:
-    """Run the API (production: PostgreSQL + Redis configured, workers run separately)."""
+    """Run the API (production: PostgreSQL + Redis configured, workers run separately).
+
+    /metrics covers every worker process: they share a metrics directory (prometheus-client's
+    multiprocess mode), PROMETHEUS_MULTIPROC_DIR if set, else a temporary one removed on exit;
+    either is emptied at start, so counters begin at zero with each start.
+    """
+    settings = get_settings()
+    # Before anything imports prometheus_client: it picks its storage at import.
+    metrics_dir, own_dir = _fresh_metrics_dir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    # uvicorn stops gracefully on SIGTERM/SIGINT and then raises the signal again with the
+    # handler it found: these make that a normal exit, so the directory is cleaned up.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
     import uvicorn
 
-    settings = get_settings()
-    uvicorn.run(
-        "loyalty.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        proxy_headers=True,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-    )
+    from loyalty.observability import uvicorn_log_config
+
+    try:
+        uvicorn.run(
+            "loyalty.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            proxy_headers=True,
+            log_level=settings.log_level.lower(),
+            log_config=uvicorn_log_config(settings),
+            access_log=False,
+        )
+    finally:
+        if own_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _fresh_metrics_dir() -> tuple[Path, bool]:
+    """The multiprocess metrics directory, emptied; ``True`` when this process made it."""
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not configured:
+        return Path(tempfile.mkdtemp(prefix="loyalty-metrics-")), True
+    directory = Path(configured)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):  # a previous run's values
+        stale.unlink()
+    return directory, False
 
 
 @app.command()
@@ -150,6 +184,7 @@ def dev(
     from loyalty import db, redis_embedded
     from loyalty import seed as seeding
     from loyalty.app import create_app
+    from loyalty.observability import uvicorn_log_config
 
     settings = get_settings()
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again with the
@@ -189,6 +224,7 @@ def dev(
         host=host,
         port=bind_port,
         log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(settings),
         access_log=False,
     )
     try:

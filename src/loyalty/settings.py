@@ -49,7 +49,10 @@ class Settings(BaseSettings):
         30 * 24 * 3600, ge=3600, description="Refresh token lifetime (rotated on use)"
     )
     business_timezone: str = Field("Asia/Shanghai", description="IANA zone for business days")
-    log_format: Literal["console", "json"] = Field("console", description="console or json")
+    log_format: Literal["console", "json"] = Field(
+        "console",
+        description="console or json (one JSON object per line, uvicorn's lines included)",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     host: str = Field("127.0.0.1", description="Bind address of `loyalty serve`")
     port: int = Field(8000, ge=1, le=65535, description="Port of `loyalty serve` / `dev`")
@@ -75,6 +78,10 @@ class Settings(BaseSettings):
         SecretStr("wx-demo-secret"), description="Mini-program app secret"
     )
     wechat_timeout_seconds: float = Field(5.0, gt=0, description="WeChat API call timeout")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="When set, /metrics needs `Authorization: Bearer <token>` (401 otherwise)",
+    )
     worker_max_jobs: int = Field(100, ge=1, description="Jobs one worker runs at once")
     worker_in_process: bool | None = Field(
         None, description="Run the arq worker inside the API process; default: on for SQLite"
@@ -92,6 +99,13 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
         return value
 
     @model_validator(mode="after")

@@ -7,13 +7,18 @@ RATE_LIMITED, INTERNAL) and the request id; unexpected ones are masked outside d
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
 import strawberry
+import structlog
+from strawberry.types import ExecutionContext
 
 from graphql import GraphQLError
 from loyalty import errors as domain
+
+log = structlog.get_logger(__name__)
 
 
 class ErrorCode(StrEnum):
@@ -126,3 +131,32 @@ def extensions_for(error: GraphQLError) -> dict[str, Any]:
     if original is None or error.path is None or isinstance(original, GraphQLError):
         return {"code": ErrorCode.BAD_USER_INPUT.value}
     return {"code": ErrorCode.INTERNAL.value}
+
+
+def log_errors(errors: Iterable[GraphQLError], execution_context: ExecutionContext | None) -> None:
+    """One log event per top-level error, before masking (the log keeps what callers do not
+    see): the caller's mistakes at info without a stack, unexpected failures at error with
+    the stack. The request id comes from the request's logging context."""
+    context = execution_context.context if execution_context is not None else None
+    principal = getattr(context, "principal", None)
+    common: dict[str, Any] = {
+        "operation": (execution_context.operation_name if execution_context else None)
+        or "anonymous",
+        "principal": principal.role.value if principal is not None else None,
+    }
+    request_id = getattr(context, "request_id", None)
+    if request_id:
+        common["request_id"] = request_id
+    for error in errors:
+        code = extensions_for(error).get("code")
+        original = error.original_error
+        fields = {
+            **common,
+            "code": code,
+            "exception_type": type(original or error).__name__,
+            "path": ".".join(str(p) for p in error.path) if error.path else None,
+        }
+        if code == ErrorCode.INTERNAL.value:
+            log.error("graphql.unexpected_error", error=str(original), exc_info=original, **fields)
+        else:
+            log.info("graphql.client_error", message=error.message, **fields)

@@ -14,14 +14,16 @@ from strawberry import relay
 from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
+from graphql import GraphQLError
 from loyalty.graphql import permissions, text
 from loyalty.graphql.auth.mutations import AuthMutation
 from loyalty.graphql.auth.queries import AuthQuery
 from loyalty.graphql.benefits.mutations import BenefitMutation
 from loyalty.graphql.benefits.queries import BenefitQuery
 from loyalty.graphql.context import Info
-from loyalty.graphql.errors import should_mask
+from loyalty.graphql.errors import log_errors, should_mask
 from loyalty.graphql.members.mutations import MemberMutation
 from loyalty.graphql.members.queries import MemberQuery
 from loyalty.graphql.metrics import OperationMetrics
@@ -87,11 +89,21 @@ def _extensions(settings: Settings) -> list[type[SchemaExtension] | Callable[[],
     return extensions
 
 
+class LoyaltySchema(strawberry.Schema):
+    """The executable schema: errors are logged as structured events (see ``log_errors``)
+    instead of strawberry's multi-line tracebacks."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors, execution_context)
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The executable schema for ``settings`` (limits, masking, introspection; no name
     suggestions in any error message in prod)."""
     prod = settings.env == "prod"
-    return strawberry.Schema(
+    return LoyaltySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

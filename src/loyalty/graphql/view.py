@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import structlog
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,8 +23,6 @@ from loyalty.graphql.context import Context, build_context
 from loyalty.graphql.errors import ErrorCode, extensions_for
 from loyalty.observability import GRAPHQL_ERRORS
 from loyalty.settings import Settings
-
-log = structlog.get_logger(__name__)
 
 
 class LoyaltyGraphQL(GraphQL[Context, None]):
@@ -113,8 +110,6 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
         extensions = {**(formatted.get("extensions") or {}), **extensions_for(error)}
         if formatted.get("message") == "Unexpected error.":
             extensions["code"] = ErrorCode.INTERNAL.value
-        elif extensions.get("code") == ErrorCode.INTERNAL.value:
-            log.error("graphql.unexpected_error", error=str(error), path=error.path)
         if request_id:
             extensions["requestId"] = request_id
         GRAPHQL_ERRORS.labels(code=extensions.get("code", "UNKNOWN")).inc()
