@@ -14,13 +14,8 @@ import structlog
 from arq.connections import ArqRedis, create_pool
 from starlette.applications import Starlette
 from starlette.requests import Request
-<<<<<<< HEAD
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
-=======
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route, WebSocketRoute
->>>>>>> obs
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.contrib.starlette import RegisterTortoise
 
