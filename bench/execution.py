@@ -68,6 +68,8 @@ async def run(*, iterations: int, document: str = DOCUMENT) -> ExecutionResult:
             raw = await raw  # type: ignore[misc]
         assert raw.errors is None, raw.errors  # type: ignore[union-attr]
     core_s = time.perf_counter() - started
+    if result.data != raw.data:  # type: ignore[union-attr]
+        raise AssertionError(f"strawberry answered {result.data}, graphql-core {raw.data}")  # type: ignore[union-attr]
     return ExecutionResult(
         iterations=iterations,
         strawberry_us=strawberry_s / iterations * 1e6,

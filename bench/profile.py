@@ -103,6 +103,7 @@ class ProfileResult:
     ceiling: Load
     half_load: Load  # the candidate, paced at half of its max req/s
     sql_round_trips: float  # statements per candidate request, pool resets apart
+    sql_round_trips_max: int  # statements of the costliest candidate request
     pool_resets: float  # connection resets per candidate request (asyncpg pool release)
     ceiling_sql_round_trips: float
 
@@ -302,13 +303,18 @@ async def setup(
 
 async def per_request_round_trips(
     ask: Callable[[int], Awaitable[Any]], member_ids: Sequence[int]
-) -> tuple[float, float]:
-    """Mean statements and pool resets per request, asked one at a time."""
-    with count_round_trips() as counts:
-        for member_id in member_ids:
+) -> tuple[float, float, int]:
+    """Mean statements and pool resets per request, asked one at a time, and the statements
+    of the costliest request."""
+    statements = resets = most = 0
+    for member_id in member_ids:
+        with count_round_trips() as counts:
             await ask(member_id)
+        statements += counts.statements
+        resets += counts.resets
+        most = max(most, counts.statements)
     n = max(1, len(member_ids))
-    return counts.statements / n, counts.resets / n
+    return statements / n, resets / n, most
 
 
 def json_sample(member_ids: Sequence[int], size: int, rng: random.Random) -> list[int]:
@@ -330,8 +336,8 @@ async def measure(s: Setup, *, seconds: float, clients: int) -> ProfileResult:
     rng = random.Random(11)
     checked = await compare(s, json_sample(s.member_ids, 20, rng))
     sample = json_sample(s.member_ids, 20, rng)
-    statements, resets = await per_request_round_trips(s.candidate, sample)
-    ceiling_statements, _ = await per_request_round_trips(s.ceiling, sample)
+    statements, resets, most = await per_request_round_trips(s.candidate, sample)
+    ceiling_statements, _, _ = await per_request_round_trips(s.ceiling, sample)
     candidate = await drive(s.candidate, s.member_ids, clients=clients, seconds=seconds)
     ceiling = await drive(s.ceiling, s.member_ids, clients=clients, seconds=seconds)
     half = await drive(
@@ -347,6 +353,7 @@ async def measure(s: Setup, *, seconds: float, clients: int) -> ProfileResult:
         ceiling=ceiling,
         half_load=half,
         sql_round_trips=statements,
+        sql_round_trips_max=most,
         pool_resets=resets,
         ceiling_sql_round_trips=ceiling_statements,
     )

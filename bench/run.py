@@ -61,12 +61,17 @@ async def main(sizes: Sizes = QUICK, *, full: bool = False) -> dict[str, Any]:
         **asdict(bday),
         "ratio": bday.ratio,
         "goals": {
-            # The goal is stated at 1M members: smaller runs only show the trend.
-            "indexed_ms": {
+            # The goals are stated at 1M members: smaller runs only show the trend.
+            "product_ms": {
                 "goal": "<= 5 at 1M members",
-                "value": bday.indexed_ms,
-                "met": bday.indexed_ms <= 5,
-            }
+                "value": bday.product_ms,
+                "met": bday.product_ms <= 5,
+            },
+            "ratio": {
+                "goal": "<= 1.5 at 1M members",
+                "value": bday.ratio,
+                "met": bday.ratio <= 1.5,
+            },
         },
     }
     prof = await profile.run(

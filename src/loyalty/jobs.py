@@ -2,17 +2,26 @@
 
 Jobs queued while a request or job runs are held until the caller's transaction committed
 (:meth:`JobQueue.flush`), so a worker never sees a row that was rolled back. The outbox row
-written in the transaction is what guarantees delivery; the job is only the fast path.
+written in the transaction is what guarantees delivery; the job is only the fast path, so
+sending it is best effort: a Redis failure after the commit is logged, never raised, and the
+reconciler sends the job from the outbox row once Redis answers again.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from arq.connections import ArqRedis
 
 QUEUE_NAME = "loyalty:queue"
+
+# How long sending the jobs of one request may take before the rest is left to the reconciler.
+FLUSH_TIMEOUT_SECONDS = 2.0
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -37,22 +46,39 @@ class JobQueue:
         self.pending.append(PendingJob(function, args, job_id, defer_by))
 
     async def flush(self) -> list[str]:
-        """Send every deferred job; returns the ids arq accepted (duplicates are dropped)."""
+        """Send every deferred job; returns the ids arq accepted (duplicates are dropped).
+
+        Never raises: the caller's change is committed and its outbox row delivers the job
+        later. On the first failure (or after :data:`FLUSH_TIMEOUT_SECONDS`) the jobs not sent
+        yet are logged and dropped from this queue.
+        """
         sent: list[str] = []
         if self.redis is None:
             self.pending.clear()
             return sent
         jobs, self.pending = self.pending, []
-        for job in jobs:
-            queued = await self.redis.enqueue_job(
-                job.function,
-                *job.args,
-                _job_id=job.job_id,
-                _queue_name=QUEUE_NAME,
-                _defer_by=job.defer_by,
+        done = 0
+        try:
+            async with asyncio.timeout(FLUSH_TIMEOUT_SECONDS):
+                for job in jobs:
+                    queued = await self.redis.enqueue_job(
+                        job.function,
+                        *job.args,
+                        _job_id=job.job_id,
+                        _queue_name=QUEUE_NAME,
+                        _defer_by=job.defer_by,
+                    )
+                    done += 1
+                    if queued is not None:
+                        sent.append(queued.job_id)
+        except Exception as exc:  # after commit: the outbox row is the guarantee, not this
+            log.warning(
+                "jobs.enqueue_failed",
+                error=type(exc).__name__,
+                job=jobs[done].function,
+                job_id=jobs[done].job_id,
+                not_sent=len(jobs) - done,
             )
-            if queued is not None:
-                sent.append(queued.job_id)
         return sent
 
     def discard(self) -> None:

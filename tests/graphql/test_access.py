@@ -6,6 +6,7 @@ Both tests walk the built schema, so fields added by any domain are covered as t
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -341,3 +342,174 @@ def _decode(global_id: str) -> tuple[str, str]:
 def _strip(body: dict[str, Any]) -> Any:
     text = repr(body)
     return re.sub(r"'requestId': '[^']*'", "", text)
+
+
+# --- service key scope -------------------------------------------------------------------------
+
+# Input fields naming the channel or the store a call acts for, and which scope they fall in.
+SCOPE_FIELDS = {"channel": "channel", "orderChannel": "channel", "storeId": "store"}
+KEY_SCOPE = {"channel": "POS", "store": "S001"}
+FOREIGN_SCOPE = {"channel": "APP", "store": "S999"}
+
+
+def scoped_mutations(schema: GraphQLSchema) -> list[tuple[str, str, str | None, str]]:
+    """(mutation, argument, input field or None, scope kind) for every mutation a service key
+    may call whose arguments name a channel or a store."""
+    found = []
+    mutation = schema.get_type("Mutation")
+    for name, field in mutation.fields.items():  # type: ignore[union-attr]
+        if Role.SERVICE not in permissions.ACCESS[f"Mutation.{name}"]:
+            continue
+        for arg_name, arg in field.args.items():
+            if arg_name in SCOPE_FIELDS:
+                found.append((name, arg_name, None, SCOPE_FIELDS[arg_name]))
+            named = get_named_type(arg.type)
+            if isinstance(named, GraphQLInputObjectType):
+                for input_field in named.fields:
+                    if input_field in SCOPE_FIELDS:
+                        found.append((name, arg_name, input_field, SCOPE_FIELDS[input_field]))
+    return found
+
+
+def scoped_operation(
+    schema: GraphQLSchema, name: str, arg_name: str, input_field: str | None, value: str
+) -> tuple[str, dict[str, Any]]:
+    """The matrix document for ``name``: every scope field of the argument inside the key's
+    scope, except the one set to ``value``."""
+    field = schema.get_type("Mutation").fields[name]  # type: ignore[union-attr]
+    arg = field.args[arg_name]
+    declared = [f"${n}: {a.type}" for n, a in field.args.items() if _required(a) or n == arg_name]
+    passed = [f"{n}: ${n}" for n, a in field.args.items() if _required(a) or n == arg_name]
+    variables = {n: sample(a.type) for n, a in field.args.items() if _required(a)}
+    if input_field is None:
+        variables[arg_name] = value
+    else:
+        named = get_named_type(arg.type)
+        inside = {
+            n: KEY_SCOPE[SCOPE_FIELDS[n]]
+            for n in named.fields  # type: ignore[union-attr]
+            if n in SCOPE_FIELDS
+        }
+        variables[arg_name] = {
+            **(variables.get(arg_name) or sample(arg.type)),
+            **inside,
+            input_field: value,
+        }
+    document = (
+        f"mutation Op({', '.join(declared)}) {{ {name}({', '.join(passed)}) {{ __typename }} }}"
+    )
+    return document, variables
+
+
+def test_the_scope_walk_finds_every_mutation_that_takes_a_channel_or_store(
+    graphql_schema: GraphQLSchema,
+) -> None:
+    found = {(name, field) for name, _arg, field, _kind in scoped_mutations(graphql_schema)}
+    assert {
+        ("recordOrder", "channel"),
+        ("recordOrder", "storeId"),
+        ("refundOrder", "channel"),
+        ("redeemPoints", "orderChannel"),
+        ("registerMember", "channel"),
+        ("linkIdentity", "channel"),
+        ("setConsent", "channel"),
+        ("claimBenefit", "channel"),
+        ("reserveBenefit", "channel"),
+    } <= found
+
+
+async def test_a_service_key_is_refused_outside_its_channel_and_store(
+    client: httpx.AsyncClient, settings: Settings, graphql_schema: GraphQLSchema
+) -> None:
+    from tests.factories.members import create_member
+
+    await create_member()
+    token = token_for(
+        settings, Role.SERVICE, channel=KEY_SCOPE["channel"], store_id=KEY_SCOPE["store"]
+    )
+    before = await row_counts()
+    problems: list[str] = []
+    scoped = scoped_mutations(graphql_schema)
+    for name, arg_name, input_field, kind in scoped:
+        document, variables = scoped_operation(
+            graphql_schema, name, arg_name, input_field, FOREIGN_SCOPE[kind]
+        )
+        body = await post(client, document, variables, token=token)
+        codes = [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+        data = body.get("data")
+        if codes != ["FORBIDDEN"] or (data is not None and data.get(name) is not None):
+            problems.append(f"{name}.{input_field or arg_name} outside scope: {codes} {data}")
+    assert problems == []
+    # Refused calls wrote nothing anywhere.
+    assert await row_counts() == before
+
+    # The same calls inside the key's scope pass the gate (whatever the resolver answers).
+    for name, arg_name, input_field, kind in scoped:
+        document, variables = scoped_operation(
+            graphql_schema, name, arg_name, input_field, KEY_SCOPE[kind]
+        )
+        body = await post(client, document, variables, token=token)
+        codes = [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+        assert "FORBIDDEN" not in codes, f"{name} refused inside the key's scope: {body}"
+
+
+REFUND_WHOLE = """
+mutation($input: RefundOrderInput!) { refundOrder(input: $input) {
+  __typename ... on RefundOrderSuccess { refund { amount } } } }
+"""
+
+
+@pytest.mark.parametrize(("key_store", "refused"), [("S001", True), ("S002", False), (None, False)])
+async def test_a_store_bound_key_refunds_only_its_stores_orders(
+    gql: Any, settings: Settings, key_store: str | None, refused: bool
+) -> None:
+    from loyalty.orders import service as orders
+    from loyalty.orders.models import Refund
+    from tests.factories.members import create_member
+
+    member = await create_member()
+    await orders.record(
+        channel="POS",
+        external_id="P-1",
+        occurred_at=datetime(2024, 6, 1, 10, tzinfo=UTC),
+        currency="CNY",
+        lines=[orders.LineIn(sku="TEA", quantity=1, unit_price=1_000)],
+        member_id=member.id,
+        store_id="S002",
+    )
+    token = token_for(settings, Role.SERVICE, channel="POS", store_id=key_store)
+    variables = {
+        "input": {"channel": "POS", "orderExternalId": "P-1", "refundId": "R-1", "whole": True}
+    }
+    body = await gql(REFUND_WHOLE, variables, token=token, expect_errors=True)
+    if refused:
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+        assert body["data"] is None
+        assert await Refund.all().count() == 0
+    else:
+        assert body["data"]["refundOrder"]["__typename"] == "RefundOrderSuccess"
+        assert await Refund.all().count() == 1
+
+
+async def test_a_store_bound_key_records_for_its_store_when_none_is_given(
+    gql: Any, settings: Settings
+) -> None:
+    from loyalty.orders.models import Order
+    from tests.factories.members import create_member
+
+    member = await create_member()
+    token = token_for(settings, Role.SERVICE, channel="POS", store_id="S001")
+    record = """
+    mutation($input: RecordOrderInput!) { recordOrder(input: $input) { __typename } }
+    """
+    order = {
+        "channel": "POS",
+        "externalId": "P-1",
+        "occurredAt": "2024-06-01T10:00:00+08:00",
+        "currency": "CNY",
+        "lines": [{"sku": "TEA", "quantity": 1, "unitPrice": 1_000}],
+        "memberId": to_base64("Member", member.id),
+    }
+    body = await gql(record, {"input": order}, token=token)
+    assert body["data"]["recordOrder"]["__typename"] == "RecordOrderSuccess"
+    assert await Order.get(external_id="P-1").values_list("store_id", flat=True) == "S001"

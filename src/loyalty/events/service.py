@@ -1,7 +1,11 @@
-"""Recording and publishing domain events.
+"""Recording and publishing domain events, and the requests for jobs that must run.
 
 ``record`` runs inside the caller's transaction (pass its connection) and returns the event id;
 the caller defers ``events_publish`` after commit. ``publish`` is idempotent.
+
+``request_job`` is the same outbox for work that is not an event (re-evaluating every member
+after a ladder change): the row commits with the change, the job is sent after commit as the
+fast path, and the reconciler sends it again while the row is pending.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from typing import Any
 
 import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F
 
-from loyalty import clock
-from loyalty.events.models import Event
+from loyalty import clock, db
+from loyalty.events.models import Event, JobRequest
 from loyalty.jobs import JobQueue
+from loyalty.points import sql
 
 STREAM = "loyalty:events"
 STREAM_MAXLEN = 100_000
@@ -78,3 +84,58 @@ async def unpublished(*, older_than: timedelta, limit: int = 1000) -> list[uuid.
         .values_list("id", flat=True)
     )
     return list(rows)  # type: ignore[arg-type]
+
+
+async def request_job(
+    *,
+    function: str,
+    key: str,
+    args: tuple[Any, ...] = (),
+    connection: BaseDBAsyncClient | None = None,
+) -> None:
+    """Record, in the caller's transaction, that ``function(*args)`` must run after it commits.
+
+    ``key`` is the job id: requests under one key share a row and at most one queued job (the
+    latest ``args`` win). Send the job after commit with :func:`send_job_later`.
+    """
+    conn = connection or db.connection()
+    await sql.execute(
+        conn,
+        "INSERT INTO job_request (key, function, args, requests, done, requested_at) "
+        "VALUES (?, ?, ?, 1, 0, ?) ON CONFLICT (key) DO UPDATE SET "
+        "requests = job_request.requests + 1, function = excluded.function, "
+        "args = excluded.args, requested_at = excluded.requested_at",
+        key,
+        function,
+        orjson.dumps(list(args)).decode(),
+        clock.now(),
+    )
+
+
+def send_job_later(jobs: JobQueue, *, function: str, key: str, args: tuple[Any, ...] = ()) -> None:
+    """Defer the job of a :func:`request_job` (sent after the caller's commit)."""
+    jobs.defer(function, *args, job_id=key)
+
+
+async def start_job_request(*, key: str) -> int | None:
+    """Called by the job as it starts: the request count it answers (None: no request row)."""
+    rows = await JobRequest.filter(key=key).values_list("requests", flat=True)
+    return int(rows[0]) if rows else None  # type: ignore[arg-type]
+
+
+async def finish_job_request(*, key: str, seen: int | None) -> None:
+    """Mark the requests counted by :func:`start_job_request` done; later ones stay pending."""
+    if seen is None:
+        return
+    await JobRequest.filter(key=key, done__lt=seen).update(done=seen, done_at=clock.now())
+
+
+async def pending_job_requests(*, older_than: timedelta, limit: int = 1000) -> list[JobRequest]:
+    """Requests no run has answered yet, made at least ``older_than`` ago (the reconciler
+    sends their jobs again)."""
+    cutoff = clock.now() - older_than
+    return (
+        await JobRequest.filter(requests__gt=F("done"), requested_at__lte=cutoff)
+        .order_by("requested_at")
+        .limit(limit)
+    )

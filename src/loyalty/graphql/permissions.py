@@ -5,16 +5,23 @@ merges them and attaches a gate to every root field when the schema is built. A 
 without an entry is refused at build time, and a test enumerates the schema against the table.
 Field-level rules (a member sees only its own data) live in the resolvers through
 :func:`ensure_member_access`.
+
+The same gate holds a service key to its scope: a key bound to a channel (and a store) acts
+there only. Every mutation input field named in :data:`CHANNEL_FIELDS` / :data:`STORE_FIELDS`
+is compared with the key's binding before the resolver runs; a mutation whose store is only
+known from a stored row (a refund names its order, not the store) registers a
+:data:`SCOPE_LOOKUPS` entry that finds it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from enum import Enum
 from typing import Any
 
-from strawberry import relay
+from strawberry import UNSET, relay
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.types.field import StrawberryField
 
@@ -54,6 +61,78 @@ def check(principal: Principal, key: str, auth_error: Exception | None = None) -
     raise Forbidden()
 
 
+# Mutation input fields that name the channel, or the store, a call acts for.
+CHANNEL_FIELDS = frozenset({"channel", "order_channel"})
+STORE_FIELDS = frozenset({"store_id"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """The channel and store a call acts for (None: not named by the call)."""
+
+    channel: str | None = None
+    store_id: str | None = None
+
+
+# "Mutation.x" -> finds the scope a call acts for from stored rows, given its arguments.
+ScopeLookup = Callable[[Mapping[str, Any]], Awaitable[Scope]]
+SCOPE_LOOKUPS: dict[str, ScopeLookup] = {}
+
+
+def register_scope_lookups(entries: Mapping[str, ScopeLookup]) -> None:
+    """Add lookups for mutations whose scope is known from stored rows only."""
+    for key, lookup in entries.items():
+        if key in SCOPE_LOOKUPS and SCOPE_LOOKUPS[key] is not lookup:
+            raise RuntimeError(f"conflicting scope lookups for {key}")
+        SCOPE_LOOKUPS[key] = lookup
+
+
+def check_scope(principal: Principal, scope: Scope) -> None:
+    """Raise FORBIDDEN when a service key acts outside the channel or store it is bound to.
+
+    Only SERVICE principals are bound; a key without a store acts for every store, and a call
+    (or row) that names no store is not another store's.
+    """
+    if principal.role is not Role.SERVICE:
+        return
+    if (
+        principal.channel is not None
+        and scope.channel is not None
+        and scope.channel != principal.channel
+    ):
+        raise Forbidden(f"This API key acts for channel {principal.channel} only.")
+    if (
+        principal.store_id is not None
+        and scope.store_id is not None
+        and scope.store_id != principal.store_id
+    ):
+        raise Forbidden(f"This API key acts for store {principal.store_id} only.")
+
+
+def scope_of(arguments: Mapping[str, Any]) -> list[Scope]:
+    """Every channel and store named by a call's arguments (and its input objects' fields)."""
+    found: list[Scope] = []
+    for name, value in _named_argument_values(arguments):
+        if value is None or value is UNSET:
+            continue
+        raw = value.value if isinstance(value, Enum) else value
+        if name in CHANNEL_FIELDS:
+            found.append(Scope(channel=str(raw)))
+        elif name in STORE_FIELDS:
+            found.append(Scope(store_id=str(raw)))
+    return found
+
+
+async def _check_call_scope(principal: Principal, key: str, arguments: Mapping[str, Any]) -> None:
+    if principal.role is not Role.SERVICE:
+        return
+    for scope in scope_of(arguments):
+        check_scope(principal, scope)
+    lookup = SCOPE_LOOKUPS.get(key)
+    if lookup is not None:
+        check_scope(principal, await lookup(arguments))
+
+
 # Roles whose mutations are written to the audit log.
 AUDITED_ROLES = frozenset({Role.ADMIN, Role.STAFF})
 
@@ -65,15 +144,23 @@ class AccessGate(FieldExtension):
 
     def __init__(self, key: str) -> None:
         self.key = key
-        self.audited = key.startswith("Mutation.")
+        self.audited = self.scoped = key.startswith("Mutation.")
 
     def resolve(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
-        check(info.context.principal, self.key, info.context.state.get("auth_error"))
+        principal = info.context.principal
+        check(principal, self.key, info.context.state.get("auth_error"))
+        if self.scoped:
+            if self.key in SCOPE_LOOKUPS:
+                raise RuntimeError(f"{self.key} has a scope lookup and must be async")
+            for scope in scope_of(kwargs):
+                check_scope(principal, scope)
         return next_(source, info, **kwargs)
 
     async def resolve_async(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
         principal = info.context.principal
         check(principal, self.key, info.context.state.get("auth_error"))
+        if self.scoped:
+            await _check_call_scope(principal, self.key, kwargs)
         result = next_(source, info, **kwargs)
         if inspect.isawaitable(result):
             result = await result
@@ -124,11 +211,16 @@ def _audit_target(result: Any, arguments: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _argument_values(arguments: Mapping[str, Any]) -> Iterator[Any]:
-    for value in arguments.values():
+    for _name, value in _named_argument_values(arguments):
         yield value
+
+
+def _named_argument_values(arguments: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    for name, value in arguments.items():
+        yield name, value
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             for item in dataclasses.fields(value):
-                yield getattr(value, item.name, None)
+                yield item.name, getattr(value, item.name, None)
 
 
 def _type_name(result: Any) -> str:

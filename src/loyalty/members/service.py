@@ -492,6 +492,33 @@ async def count(*, spec: MemberFilter | None = None) -> int:
     return await (await _filtered(spec or MemberFilter())).count()
 
 
+def birthday_days(on: date) -> list[int]:
+    """The birth days of ``on``'s month celebrated on ``on``: Feb 29 births celebrate on Feb 28
+    in common years (:func:`loyalty.clock.celebration_day`)."""
+    days = [on.day]
+    if (on.month, on.day) == (2, 28) and clock.celebration_day(date(2000, 2, 29), on.year) == on:
+        days.append(29)
+    return days
+
+
+async def birthday_member_ids(*, on: date, after_id: int = 0, limit: int = 1000) -> list[int]:
+    """Ids of active members celebrating their birthday on ``on``, ascending, after
+    ``after_id`` (keyset paging), at most ``limit``. One statement on the
+    ``(birth_month, birth_day)`` index: no scan of the member table."""
+    rows = (
+        await Member.filter(
+            birth_month=on.month,
+            birth_day__in=birthday_days(on),
+            status=MemberStatus.ACTIVE,
+            id__gt=after_id,
+        )
+        .order_by("id")
+        .limit(limit)
+        .values_list("id", flat=True)
+    )
+    return [int(i) for i in rows]  # type: ignore[call-overload]
+
+
 # --- profile --------------------------------------------------------------------------------
 
 

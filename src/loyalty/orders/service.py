@@ -516,6 +516,14 @@ async def get(*, order_id: int) -> Order | None:
     return await Order.get_or_none(id=order_id)
 
 
+async def store_of(*, channel: str, external_id: str) -> str | None:
+    """The store of the order ``(channel, external_id)``; None when it has none or is unknown."""
+    rows = await Order.filter(channel=channel, external_id=external_id).values_list(
+        "store_id", flat=True
+    )
+    return rows[0] if rows else None
+
+
 async def by_ids(ids: Sequence[int]) -> list[Order]:
     return list(await Order.filter(id__in=list(ids)))
 

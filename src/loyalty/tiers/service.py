@@ -100,6 +100,7 @@ async def create_tier(
     try:
         async with in_transaction() as conn:
             tier = await Tier.create(using_db=conn, **_columns(rule))
+            await _request_reevaluation(conn)
             request_cache.forget(LADDER_KEY)
     except IntegrityError as exc:
         raise ValidationError(
@@ -152,6 +153,7 @@ async def update_tier(
     try:
         async with in_transaction() as conn:
             await Tier.filter(id=tier.id).using_db(conn).update(**_columns(rule))
+            await _request_reevaluation(conn)
             request_cache.forget(LADDER_KEY)
     except IntegrityError as exc:
         raise ValidationError(
@@ -179,10 +181,20 @@ def _camel(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
+# Job id of the re-evaluation after a ladder change. One pending run at a time is enough (it
+# reads the ladder when it starts), so every change asks under this one key.
+REEVALUATE_KEY = "tiers:reevaluate"
+
+
+async def _request_reevaluation(conn: BaseDBAsyncClient) -> None:
+    """Record, with the ladder change, that members must be re-evaluated: the reconciler
+    sends the job again if it is lost between the commit and Redis."""
+    await events.request_job(function="tiers_reevaluate", key=REEVALUATE_KEY, connection=conn)
+
+
 def _reevaluate_later(jobs: JobQueue | None) -> None:
     if jobs is not None:
-        # One pending run at a time is enough: it reads the ladder when it starts.
-        jobs.defer("tiers_reevaluate", job_id=f"tiers:reevaluate:{clock.now():%Y%m%d%H%M%S}")
+        events.send_job_later(jobs, function="tiers_reevaluate", key=REEVALUATE_KEY)
 
 
 DEFAULT_LADDER: tuple[TierRule, ...] = (

@@ -7,7 +7,6 @@ from typing import Annotated
 import strawberry
 
 from loyalty import errors as domain
-from loyalty.auth.principal import Role
 from loyalty.benefits import errors, service
 from loyalty.benefits.models import BenefitKind as DomainKind
 from loyalty.benefits.models import QuotaPeriod as DomainPeriod
@@ -31,7 +30,7 @@ from loyalty.graphql.benefits.types import (
     WrongChannelError,
 )
 from loyalty.graphql.context import Info
-from loyalty.graphql.errors import ConflictError, Forbidden, NotFoundError, ValidationError
+from loyalty.graphql.errors import ConflictError, NotFoundError, ValidationError
 from loyalty.graphql.tiers.ids import member_pk
 
 permissions.register(
@@ -123,12 +122,6 @@ def _claim_error(error: domain.DomainError) -> ClaimBenefitResult:
     return NotFoundError(code="MEMBER_NOT_FOUND", message="member not found")
 
 
-def _check_channel(info: Info, channel: str) -> None:
-    principal = info.context.principal
-    if principal.role is Role.SERVICE and principal.channel and principal.channel != channel:
-        raise Forbidden("This API key may only claim benefits in its own channel.")
-
-
 async def _visible_claim(info: Info, raw_id: str) -> int:
     """The claim id, if the caller may reach its member; ClaimNotFound otherwise."""
     try:
@@ -209,7 +202,6 @@ class BenefitMutation:
         "may claim only for itself; a channel API key only in its channel."
     )
     async def claim_benefit(self, info: Info, input: ClaimBenefitInput) -> ClaimBenefitResult:
-        _check_channel(info, input.channel.value)
         try:
             outcome = await service.claim(
                 member_id=member_pk(info.context.principal, input.member_id),
@@ -230,7 +222,6 @@ class BenefitMutation:
         "release it; an unconfirmed hold is released after `holdSeconds`."
     )
     async def reserve_benefit(self, info: Info, input: ReserveBenefitInput) -> ClaimBenefitResult:
-        _check_channel(info, input.channel.value)
         try:
             outcome = await service.reserve(
                 member_id=member_pk(info.context.principal, input.member_id),

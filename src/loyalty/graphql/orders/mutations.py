@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import strawberry
 
@@ -10,7 +11,7 @@ from loyalty import errors as domain
 from loyalty.auth.principal import Role
 from loyalty.graphql import permissions
 from loyalty.graphql.context import Info
-from loyalty.graphql.errors import ConflictError, Forbidden, NotFoundError, ValidationError
+from loyalty.graphql.errors import ConflictError, NotFoundError, ValidationError
 from loyalty.graphql.members.types import MemberNotActiveError
 from loyalty.graphql.orders.inputs import RecordOrderInput, RefundOrderInput
 from loyalty.graphql.orders.types import Order, OrderRefund, OrderTierChange
@@ -26,6 +27,19 @@ CHANNEL_SYSTEMS = frozenset({Role.ADMIN, Role.STAFF, Role.SERVICE})
 permissions.register(
     {"Mutation.recordOrder": CHANNEL_SYSTEMS, "Mutation.refundOrder": CHANNEL_SYSTEMS}
 )
+
+
+async def _refund_scope(arguments: Mapping[str, Any]) -> permissions.Scope:
+    """A refund acts for the store of the order it names."""
+    given: RefundOrderInput = arguments["input"]
+    return permissions.Scope(
+        store_id=await service.store_of(
+            channel=given.channel.value, external_id=given.order_external_id
+        )
+    )
+
+
+permissions.register_scope_lookups({"Mutation.refundOrder": _refund_scope})
 
 
 @strawberry.type(description="The order was recorded (or had been: `replayed`).")
@@ -75,12 +89,6 @@ RefundOrderResult = Annotated[
 ]
 
 
-def _check_channel(info: Info, channel: str) -> None:
-    principal = info.context.principal
-    if principal.role is Role.SERVICE and principal.channel and principal.channel != channel:
-        raise Forbidden(f"This API key works for channel {principal.channel} only.")
-
-
 @strawberry.type
 class OrderMutation:
     @strawberry.mutation(
@@ -90,7 +98,6 @@ class OrderMutation:
     )
     async def record_order(self, info: Info, input: RecordOrderInput) -> RecordOrderResult:
         channel = input.channel.value
-        _check_channel(info, channel)
         try:
             member_id = member_pk(input.member_id) if input.member_id is not None else None
             identity = (
@@ -153,7 +160,6 @@ class OrderMutation:
     )
     async def refund_order(self, info: Info, input: RefundOrderInput) -> RefundOrderResult:
         channel = input.channel.value
-        _check_channel(info, channel)
         try:
             result = await refunds.refund(
                 channel=channel,
