@@ -7,10 +7,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.expressions import Q
 
 from loyalty import clock, db
+from loyalty.points import sql
 from loyalty.points.models import (
     EntryKind,
     PendingEarning,
@@ -33,20 +35,27 @@ async def accounts(member_ids: Sequence[int]) -> dict[int, AccountState]:
     the balance read is the one a redemption would see, whatever the sweep's progress.
     """
     ids = list(member_ids)
-    rows = await PointsAccount.filter(member_id__in=ids)
-    due: dict[int, int] = defaultdict(int)
-    for member_id, remaining in await PointsEntry.filter(
-        member_id__in=ids, remaining__gt=0, expires_at__lt=clock.now()
-    ).values_list("member_id", "remaining"):
-        due[member_id] += remaining
+    if not ids:
+        return {}
+    conn = db.connection()
+    rows = await sql.fetch(
+        conn,
+        "SELECT a.member_id, a.balance, a.pending, a.debt, COALESCE(("
+        "SELECT SUM(e.remaining) FROM points_entry e WHERE e.member_id = a.member_id "
+        "AND e.remaining > 0 AND e.expires_at < ?), 0) AS due "
+        f"FROM points_account a WHERE a.member_id IN ({', '.join('?' * len(ids))})",
+        _db_time(conn, clock.now()),
+        *ids,
+    )
     return {
-        r.member_id: AccountState(  # type: ignore[attr-defined]
-            max(0, r.balance - due[r.member_id]),  # type: ignore[attr-defined]
-            r.pending,
-            r.debt,
-        )
+        r["member_id"]: AccountState(max(0, r["balance"] - int(r["due"])), r["pending"], r["debt"])
         for r in rows
     }
+
+
+def _db_time(conn: Any, moment: datetime) -> Any:
+    """``moment`` as the backend stores a timestamp column (an ISO string on SQLite)."""
+    return PointsEntry._meta.fields_map["expires_at"].to_db_value(moment, None)
 
 
 async def get_account(*, member_id: int) -> AccountState:
