@@ -11,7 +11,7 @@ from loyalty.auth import miniprogram
 from loyalty.auth import service as auth
 from loyalty.auth.errors import ApiKeyNotFound, InvalidRefreshToken, WeChatError
 from loyalty.auth.principal import Role
-from loyalty.graphql import permissions
+from loyalty.graphql import ids, permissions
 from loyalty.graphql.auth.inputs import (
     BindPhoneNumberInput,
     CreateApiKeyInput,
@@ -218,13 +218,10 @@ class AuthMutation:
     @strawberry.mutation(description="Revoke a service API key at once (admins only).")
     async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyResult:
         try:
-            if input.id.type_name != "ApiKey":
+            api_key_id = ids.pk(input.id, "ApiKey")
+            if api_key_id is None:
                 raise ApiKeyNotFound(input.id.node_id)
-            row = await auth.revoke_api_key(
-                actor=info.context.principal, api_key_id=int(input.id.node_id)
-            )
-        except ValueError:
-            return NotFoundError.from_domain(ApiKeyNotFound(input.id.node_id))
+            row = await auth.revoke_api_key(actor=info.context.principal, api_key_id=api_key_id)
         except ApiKeyNotFound as error:
             return NotFoundError.from_domain(error)
         return RevokeApiKeySuccess(api_key=ApiKey.from_model(row))
