@@ -41,7 +41,8 @@ class MemberConnection(relay.Connection[Member]):
 class DuplicateCandidate:
     reason: str = strawberry.field(
         description="NAME_AND_BIRTHDAY, PHONE (a card or account number equals the other's "
-        "phone) or EMAIL (an account equals the other's email)."
+        "phone), EMAIL (an account equals the other's email) or WECHAT_PHONE (one member "
+        "proved through WeChat the phone number the other holds)."
     )
     member_a_id: strawberry.Private[int]
     member_b_id: strawberry.Private[int]
