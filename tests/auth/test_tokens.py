@@ -14,6 +14,7 @@ from loyalty.auth import service as auth
 from loyalty.auth.models import ApiKey, RefreshToken
 from loyalty.auth.principal import Principal, Role
 from loyalty.auth.tokens import issue_access_token
+from loyalty.members.models import Member
 from loyalty.settings import Settings
 from tests.auth.conftest import post
 from tests.factories.members import create_member
@@ -69,6 +70,17 @@ async def test_member_token_reads_its_own_member(client: Any, settings: Settings
     body = await post(client, ME, token=pair.access_token)
     assert body["data"]["me"]["displayName"].startswith("会员")
     assert "errors" not in body
+
+
+@pytest.mark.parametrize("status", ["MERGED", "DEACTIVATED", "ERASED"])
+async def test_access_token_of_a_member_no_longer_active_is_refused(
+    client: Any, settings: Settings, status: str
+) -> None:
+    member_id, pair = await _member_session(settings)
+    await Member.filter(id=member_id).update(status=status)
+    body = await post(client, ME, token=pair.access_token)
+    assert body["data"] is None
+    assert _code(body) == "UNAUTHENTICATED"
 
 
 async def test_expired_token_is_unauthenticated(client: Any, settings: Settings) -> None:

@@ -185,7 +185,8 @@ async def test_business_codes_and_limit_messages_stay_visible_in_prod(
 async def test_every_top_level_error_has_a_code_and_the_request_id(
     app_with: AppFactory, settings: Settings
 ) -> None:
-    member_token = token_for(settings, Role.MEMBER, member_id=1)
+    member = await create_member()
+    member_token = token_for(settings, Role.MEMBER, member_id=member.id)
     cases: list[tuple[dict[str, Any], dict[str, str], str]] = [
         ({"query": "{ apiKeys { edges { cursor } } }"}, {}, "UNAUTHENTICATED"),
         (

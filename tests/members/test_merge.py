@@ -9,12 +9,15 @@ from typing import Any
 import pytest
 
 from loyalty.audit.models import AuditEntry
-from loyalty.members import service
+from loyalty.auth.principal import SYSTEM
+from loyalty.members import merge as merge_service
+from loyalty.members import privacy, service
 from loyalty.members.models import (
     Channel,
     ChannelIdentity,
     Consent,
     ConsentPurpose,
+    DuplicateHint,
     IdentityKind,
     Member,
     MemberMerge,
@@ -251,6 +254,33 @@ async def test_duplicate_candidates_pair_name_and_birthday_and_card_equal_to_pho
         ("NAME_AND_BIRTHDAY", gid(a.id), gid(b.id)),
         ("PHONE", gid(c.id), gid(d.id)),
     ]
+
+
+async def test_recorded_hints_follow_a_merge_and_go_with_an_erasure(gql: Any) -> None:
+    # Given hints that X is also M, and that M is also P
+    p, m, x = await create_member(), await create_member(), await create_member()
+    await merge_service.record_duplicate(member_id=x.id, other_id=m.id, reason="WECHAT_PHONE")
+    await merge_service.record_duplicate(member_id=m.id, other_id=p.id, reason="WECHAT_PHONE")
+    await merge_service.record_duplicate(member_id=p.id, other_id=m.id, reason="WECHAT_PHONE")
+
+    async def listed() -> list[tuple[str, str, str]]:
+        edges = (await gql(CANDIDATES, {"first": 10}))["data"]["duplicateCandidates"]["edges"]
+        return [
+            (e["node"]["reason"], e["node"]["memberA"]["id"], e["node"]["memberB"]["id"])
+            for e in edges
+        ]
+
+    assert await listed() == [
+        ("WECHAT_PHONE", gid(p.id), gid(m.id)),
+        ("WECHAT_PHONE", gid(m.id), gid(x.id)),
+    ]
+    # When M is merged into P, the P–M hint is spent and X's names P
+    assert (await merge(gql, p.id, m.id))["__typename"] == "MergeMembersSuccess"
+    assert await listed() == [("WECHAT_PHONE", gid(p.id), gid(x.id))]
+    assert await DuplicateHint.all().count() == 1
+    # When X is erased, nothing is left naming it
+    await privacy.erase(member_id=x.id, reason="member request", actor=SYSTEM)
+    assert await DuplicateHint.all().count() == 0
 
 
 async def test_crossing_merges_one_wins_and_the_other_is_refused(gql: Any) -> None:

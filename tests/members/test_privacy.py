@@ -206,7 +206,9 @@ def _member_referencing_models() -> list[str]:
             points_at_member = any(
                 meta.fields_map[fk].related_model is Member for fk in meta.fk_fields
             )
-            if points_at_member or "member_id" in meta.fields_map:
+            # member_id, or several members' ids (member_a_id, member_b_id)
+            member_ids = any(n.startswith("member_") and n.endswith("_id") for n in meta.fields_map)
+            if points_at_member or "member_id" in meta.fields_map or member_ids:
                 names.append(f"{app}.{name}")
     return sorted(names)
 

@@ -111,6 +111,17 @@ async def test_admin_assigns_a_locked_tier(gql: Any, now: datetime) -> None:
     assert (change.reason, change.actor, change.note) == ("ADMIN", "test-ADMIN", "VIP 邀请")
 
 
+async def test_tier_assignment_is_audited_under_the_members_global_id(gql: Any) -> None:
+    member = await create_member()
+    await gql(ASSIGN, {"input": {"memberId": gid(member.id), "tierCode": "GOLD"}})
+    body = await gql(
+        "query($id: String) { auditEntries(targetId: $id) { edges { node { action targetType } } } }",
+        {"id": gid(member.id)},
+    )
+    listed = [e["node"] for e in body["data"]["auditEntries"]["edges"]]
+    assert {"action": "tier.assign", "targetType": "Member"} in listed
+
+
 async def test_assign_unknown_tier_or_member_is_not_found(gql: Any) -> None:
     member = await create_member()
     unknown_tier = await gql(

@@ -54,13 +54,25 @@ async def authenticate(*, headers: Mapping[str, str], settings: Settings) -> Pri
         if not credential:
             raise InvalidToken("expected `Authorization: Bearer <token>` or `ApiKey <key>`")
         if scheme.lower() == "bearer":
-            return decode_access_token(settings, credential)
+            return await _active(decode_access_token(settings, credential))
         if scheme.lower() == "apikey":
             return await authenticate_api_key(key=credential)
         raise InvalidToken("expected `Authorization: Bearer <token>` or `ApiKey <key>`")
     if api_key:
         return await authenticate_api_key(key=api_key.strip())
     return ANONYMOUS
+
+
+async def _active(principal: Principal) -> Principal:
+    """A member token acts only while its member is active: once merged into another member,
+    deactivated or erased, its tokens are refused (the app logs in again)."""
+    if principal.role is Role.MEMBER:
+        from loyalty.members.models import Member, MemberStatus
+
+        active = await Member.filter(id=principal.member_id, status=MemberStatus.ACTIVE).exists()
+        if not active:
+            raise InvalidToken("invalid or expired token")
+    return principal
 
 
 async def authenticate_api_key(*, key: str) -> Principal:

@@ -59,5 +59,12 @@ class MergeSourceNotActive(MergeRefused):
     code = "MERGE_SOURCE_NOT_ACTIVE"
 
 
+class MergeSourceHoldsValue(MergeRefused):
+    """Only a member holding nothing of value (orders, points, claims…) may be folded
+    automatically; this one holds some."""
+
+    code = "MERGE_SOURCE_HOLDS_VALUE"
+
+
 class MemberAlreadyErased(DomainError):
     code = "MEMBER_ALREADY_ERASED"

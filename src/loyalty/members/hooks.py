@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
 
 from loyalty import clock
 from loyalty.events.models import Event
 from loyalty.hooks import register_member_data
-from loyalty.members.models import ChannelIdentity, Consent, Member, MemberTag
+from loyalty.members.models import ChannelIdentity, Consent, DuplicateHint, Member, MemberTag
 
 
 class MemberRecords:
@@ -129,6 +130,56 @@ class MemberRecords:
         await MemberTag.filter(member_id=member_id).using_db(connection).delete()
 
 
+class DuplicateHints:
+    """Evidence that two members are one person: after a merge it names the survivor (a hint
+    between the two merged members is spent); erasure drops every hint naming the member."""
+
+    models: tuple[str, ...] = ("loyalty.DuplicateHint",)
+
+    async def merge(
+        self, *, survivor_id: int, merged_id: int, connection: BaseDBAsyncClient
+    ) -> None:
+        named = Q(member_a_id=merged_id) | Q(member_b_id=merged_id)
+        rows = await DuplicateHint.filter(named).using_db(connection)
+        await DuplicateHint.filter(named).using_db(connection).delete()
+        for row in rows:
+            other = row.member_b_id if row.member_a_id == merged_id else row.member_a_id
+            if other == survivor_id:
+                continue
+            a, b = sorted((survivor_id, other))
+            exists = (
+                await DuplicateHint.filter(member_a_id=a, member_b_id=b, reason=row.reason)
+                .using_db(connection)
+                .exists()
+            )
+            if not exists:
+                await DuplicateHint.create(
+                    member_a_id=a,
+                    member_b_id=b,
+                    reason=row.reason,
+                    created_at=row.created_at,
+                    using_db=connection,
+                )
+
+    async def export(self, *, member_id: int) -> dict[str, Any]:
+        rows = await DuplicateHint.filter(
+            Q(member_a_id=member_id) | Q(member_b_id=member_id)
+        ).order_by("id")
+        # Why the member may be someone else too; the other member's id is not theirs to see.
+        return {
+            "duplicateHints": [
+                {"reason": row.reason, "createdAt": row.created_at.isoformat()} for row in rows
+            ]
+        }
+
+    async def erase(self, *, member_id: int, connection: BaseDBAsyncClient) -> None:
+        await (
+            DuplicateHint.filter(Q(member_a_id=member_id) | Q(member_b_id=member_id))
+            .using_db(connection)
+            .delete()
+        )
+
+
 class MemberEvents:
     """The domain event outbox: events follow the survivor and are kept on erasure."""
 
@@ -158,4 +209,5 @@ class MemberEvents:
 
 
 register_member_data(MemberRecords())
+register_member_data(DuplicateHints())
 register_member_data(MemberEvents())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
@@ -21,9 +22,10 @@ from loyalty.members.errors import (
     MemberNotFound,
     MergeIntoMerged,
     MergeIntoSelf,
+    MergeSourceHoldsValue,
     MergeSourceNotActive,
 )
-from loyalty.members.models import Gender, Member, MemberMerge, MemberStatus
+from loyalty.members.models import DuplicateHint, Gender, Member, MemberMerge, MemberStatus
 
 MAX_KEY_LENGTH = 128
 
@@ -39,6 +41,7 @@ async def merge(
     actor: Principal,
     jobs: JobQueue | None = None,
     reason: str | None = None,
+    only_without_value: bool = False,
 ) -> Member:
     """Merge ``merged_id`` into ``survivor_id`` in one transaction; returns the survivor.
 
@@ -47,9 +50,12 @@ async def merge(
     merged member becomes MERGED with ``merged_into`` set; one audit entry is written, listed
     under both members, with who asked (``actor``), why (``reason``) and what moved (counts).
     Idempotent on ``idempotency_key``: the same key and members return the same survivor, the
-    same key with other members raises :class:`IdempotencyConflict`. Raises
-    :class:`MergeIntoSelf`, :class:`MergeIntoMerged`, :class:`MergeSourceNotActive`,
-    :class:`MemberNotActive`, :class:`MemberNotFound`; nothing is written then.
+    same key with other members raises :class:`IdempotencyConflict`. With
+    ``only_without_value`` the merge happens only if the merged member holds nothing beyond
+    bookkeeping (:func:`loyalty.members.holdings.holds_value`), judged inside the transaction;
+    else :class:`MergeSourceHoldsValue`. Raises :class:`MergeIntoSelf`,
+    :class:`MergeIntoMerged`, :class:`MergeSourceNotActive`, :class:`MemberNotActive`,
+    :class:`MemberNotFound`; nothing is written then.
     """
     key = idempotency_key.strip()
     if not key or len(key) > MAX_KEY_LENGTH:
@@ -115,6 +121,8 @@ async def merge(
             if updated != 1:
                 raise MergeIntoMerged("the survivor is no longer active")
             moved = await holdings.count(member_id=merged_id, connection=conn)
+            if only_without_value and holdings.holds_value(moved):
+                raise MergeSourceHoldsValue("the member to merge holds orders, points or claims")
             for handler in hooks.MEMBER_DATA_HANDLERS:
                 await handler.merge(survivor_id=survivor_id, merged_id=merged_id, connection=conn)
             await MemberMerge.create(
@@ -184,6 +192,24 @@ def _combined(survivor: Member, merged: Member) -> dict[str, object]:
     return values
 
 
+#: Hint reason: one member proved through WeChat a phone number the other member holds.
+WECHAT_PHONE = "WECHAT_PHONE"
+
+
+async def record_duplicate(*, member_id: int, other_id: int, reason: str) -> None:
+    """Record that two members may be one person, for :func:`duplicate_candidates` (listed
+    while both are active). Idempotent: the same pair and reason is kept once."""
+    a, b = sorted((member_id, other_id))
+    if a == b:
+        return
+    if await DuplicateHint.filter(member_a_id=a, member_b_id=b, reason=reason).exists():
+        return
+    with contextlib.suppress(IntegrityError):  # a concurrent call recorded it
+        await DuplicateHint.create(
+            member_a_id=a, member_b_id=b, reason=reason, created_at=clock.now()
+        )
+
+
 @dataclass(frozen=True)
 class DuplicateCandidate:
     """Two active members that may be one person, and why (``reason``)."""
@@ -209,6 +235,11 @@ SELECT a_id, b_id, reason FROM (
    AND (p.value = c.value OR p.value = {concat}) AND p.member_id <> c.member_id
   JOIN member ma ON ma.id = c.member_id AND ma.status = 'ACTIVE'
   JOIN member mb ON mb.id = p.member_id AND mb.status = 'ACTIVE'
+  UNION
+  SELECT h.member_a_id, h.member_b_id, h.reason
+  FROM member_duplicate_hint h
+  JOIN member ma ON ma.id = h.member_a_id AND ma.status = 'ACTIVE'
+  JOIN member mb ON mb.id = h.member_b_id AND mb.status = 'ACTIVE'
 ) pairs
 WHERE a_id > {p1} OR (a_id = {p2} AND (b_id > {p3} OR (b_id = {p4} AND reason > {p5})))
 ORDER BY a_id, b_id, reason
@@ -223,7 +254,8 @@ async def duplicate_candidates(
 
     Reasons: NAME_AND_BIRTHDAY (same display name and birth date); PHONE / EMAIL (a card,
     app or store account number of one member is another member's phone (with or without
-    +86) or email). Phones, emails and unionids themselves are unique keys, so they can
+    +86) or email); the reasons of recorded hints (:func:`record_duplicate`, e.g.
+    WECHAT_PHONE). Phones, emails and unionids themselves are unique keys, so they can
     never be shared by two members. Returns ``(rows, has_next_page)``.
     """
     a_id, b_id, reason = after or (0, 0, "")

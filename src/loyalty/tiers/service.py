@@ -489,7 +489,7 @@ async def assign(
         await audit.record(
             actor=actor,
             action="tier.assign",
-            target_type="member",
+            target_type="Member",
             target_id=member_id,
             details={"tier": target.code, "locked": locked_until is not None},
             connection=conn,

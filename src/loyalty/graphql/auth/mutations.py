@@ -11,7 +11,7 @@ from loyalty.auth import miniprogram
 from loyalty.auth import service as auth
 from loyalty.auth.errors import ApiKeyNotFound, InvalidRefreshToken, WeChatError
 from loyalty.auth.principal import Role
-from loyalty.graphql import permissions
+from loyalty.graphql import ids, permissions
 from loyalty.graphql.auth.inputs import (
     BindPhoneNumberInput,
     CreateApiKeyInput,
@@ -73,7 +73,18 @@ LoginWithMiniProgramResult = Annotated[
 
 @strawberry.type(description="The phone number is now the member's.")
 class BindPhoneNumberSuccess:
-    member: Member = strawberry.field(description="The member with the phone bound.")
+    member: Member = strawberry.field(
+        description="The member with the phone bound: when `merged`, the member that already "
+        "held the number, not the one the caller's token named."
+    )
+    merged: bool = strawberry.field(
+        description="True when the number belonged to a member registered elsewhere first (at "
+        "a store) and the caller's member, new and holding nothing yet, was merged into it."
+    )
+    tokens: AuthTokens | None = strawberry.field(
+        description="When `merged`: a session for `member`. Switch to it at once; the tokens "
+        "of the merged member no longer work. Null otherwise."
+    )
 
 
 BindPhoneNumberResult = Annotated[
@@ -154,7 +165,11 @@ class AuthMutation:
 
     @strawberry.mutation(
         description="Bind the phone number behind a mini-program `getPhoneNumber` code to the "
-        "calling member."
+        "calling member. If a member registered elsewhere first (at a store) holds the number "
+        "and the caller's member is new and holds nothing, the caller's member is merged into "
+        "it and `tokens` carry a session for it. If the caller's member already holds orders, "
+        "points or claims, both are kept, the pair is listed in `duplicateCandidates` "
+        "(reason WECHAT_PHONE) for staff to merge, and the answer is a `ConflictError`."
     )
     async def bind_phone_number(
         self, info: Info, input: BindPhoneNumberInput
@@ -162,11 +177,12 @@ class AuthMutation:
         member_id = info.context.principal.member_id
         assert member_id is not None  # the gate admits MEMBER tokens only
         try:
-            member = await miniprogram.bind_phone(
+            binding = await miniprogram.bind_phone(
                 settings=info.context.settings,
                 member_id=member_id,
                 code=input.code.strip(),
                 redis=info.context.redis,
+                jobs=info.context.jobs,
             )
         except WeChatError as error:
             return WeChatFailure.from_domain(error)
@@ -176,7 +192,15 @@ class AuthMutation:
             return ConflictError.from_domain(error)
         except MemberNotActive as error:
             return MemberNotActiveError(code=error.code, message=error.message)
-        return BindPhoneNumberSuccess(member=Member.from_model(member))
+        await info.context.jobs.flush()
+        if binding.tokens is not None:
+            # The caller proved to be the phone's owner: the payload is answered as that member.
+            info.context.principal = binding.tokens.principal
+        return BindPhoneNumberSuccess(
+            member=Member.from_model(binding.member),
+            merged=binding.merged,
+            tokens=AuthTokens.from_pair(binding.tokens) if binding.tokens else None,
+        )
 
     @strawberry.mutation(
         description="Exchange a refresh token for a new token pair. Each refresh token works "
@@ -218,13 +242,10 @@ class AuthMutation:
     @strawberry.mutation(description="Revoke a service API key at once (admins only).")
     async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyResult:
         try:
-            if input.id.type_name != "ApiKey":
+            api_key_id = ids.pk(input.id, "ApiKey")
+            if api_key_id is None:
                 raise ApiKeyNotFound(input.id.node_id)
-            row = await auth.revoke_api_key(
-                actor=info.context.principal, api_key_id=int(input.id.node_id)
-            )
-        except ValueError:
-            return NotFoundError.from_domain(ApiKeyNotFound(input.id.node_id))
+            row = await auth.revoke_api_key(actor=info.context.principal, api_key_id=api_key_id)
         except ApiKeyNotFound as error:
             return NotFoundError.from_domain(error)
         return RevokeApiKeySuccess(api_key=ApiKey.from_model(row))

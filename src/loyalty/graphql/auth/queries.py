@@ -8,8 +8,9 @@ import strawberry
 from strawberry import relay
 
 from loyalty.audit import service as audit
+from loyalty.audit.models import AuditEntry as AuditEntryRow
 from loyalty.auth import service as auth
-from loyalty.graphql import permissions
+from loyalty.graphql import ids, permissions
 from loyalty.graphql.auth.types import ApiKey, ApiKeyConnection, AuditEntry, AuditEntryConnection
 from loyalty.graphql.context import Info
 from loyalty.graphql.pagination import check_first, decode_cursor, encode_cursor
@@ -56,7 +57,11 @@ class AuthQuery:
             strawberry.argument(description="Only entries about this kind, e.g. `Member`."),
         ] = None,
         target_id: Annotated[
-            str | None, strawberry.argument(description="Only entries about this object id.")
+            str | None,
+            strawberry.argument(
+                description="Only entries about this object: its global id (as `Member.id`), "
+                "which also selects its kind, or the id as recorded in `targetId`."
+            ),
         ] = None,
         actor: Annotated[
             str | None, strawberry.argument(description="Only entries by this subject.")
@@ -64,13 +69,17 @@ class AuthQuery:
     ) -> AuditEntryConnection:
         check_first(first, info.context.settings.max_page_size)
         before_id = int(decode_cursor(after)[0]) if after else None
-        rows, has_next = await audit.page(
-            first=first,
-            before_id=before_id,
-            target_type=target_type,
-            target_id=target_id,
-            actor=actor,
-        )
+        kind, target_id = ids.target(target_id) if target_id is not None else (None, None)
+        rows: list[AuditEntryRow] = []
+        has_next = False
+        if kind is None or target_type in (None, kind):  # else another kind than asked for
+            rows, has_next = await audit.page(
+                first=first,
+                before_id=before_id,
+                target_type=kind or target_type,
+                target_id=target_id,
+                actor=actor,
+            )
         edges = [
             relay.Edge(cursor=encode_cursor(r.id), node=AuditEntry.from_model(r)) for r in rows
         ]

@@ -10,7 +10,7 @@ from loyalty import errors as domain
 from loyalty.benefits import errors, service
 from loyalty.benefits.models import BenefitKind as DomainKind
 from loyalty.benefits.models import QuotaPeriod as DomainPeriod
-from loyalty.graphql import permissions
+from loyalty.graphql import ids, permissions
 from loyalty.graphql.benefits.inputs import (
     ClaimBenefitInput,
     ConfirmBenefitReservationInput,
@@ -124,11 +124,10 @@ def _claim_error(error: domain.DomainError) -> ClaimBenefitResult:
 
 async def _visible_claim(info: Info, raw_id: str) -> int:
     """The claim id, if the caller may reach its member; ClaimNotFound otherwise."""
-    try:
-        claim_id = int(raw_id)
-        row = await service.get_claim(claim_id=claim_id)
-    except ValueError as exc:
-        raise errors.ClaimNotFound(raw_id) from exc
+    claim_id = ids.pk(raw_id, "Claim")
+    if claim_id is None:
+        raise errors.ClaimNotFound(raw_id)
+    row = await service.get_claim(claim_id=claim_id)
     if not permissions.ensure_member_access(info.context.principal, row.member_id):  # type: ignore[attr-defined]
         raise errors.ClaimNotFound(raw_id)
     return claim_id

@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 
 from loyalty import errors as domain
 from loyalty.auth.principal import Principal, Role
-from loyalty.graphql import permissions
+from loyalty.graphql import ids, permissions
 
 # One GraphQL type per error code across the schema: MEMBER_NOT_ACTIVE is declared there.
 from loyalty.graphql.context import Info
@@ -53,10 +53,7 @@ permissions.register(
 
 def _member_id(principal: Principal, gid: relay.GlobalID) -> int:
     """The member id behind ``gid``; anything the caller may not reach reads as not found."""
-    try:
-        member_id = int(gid.node_id) if gid.type_name == "Member" else None
-    except ValueError:
-        member_id = None
+    member_id = ids.pk(gid, "Member")
     if member_id is None or not permissions.ensure_member_access(principal, member_id):
         raise member_errors.MemberNotFound(gid.node_id)
     return member_id

@@ -6,7 +6,7 @@ import strawberry
 from strawberry import relay
 
 from loyalty.auth.principal import Role
-from loyalty.graphql import permissions
+from loyalty.graphql import ids, permissions
 from loyalty.graphql.context import Info
 from loyalty.graphql.errors import BadUserInput
 from loyalty.graphql.members.inputs import MemberFilter
@@ -41,7 +41,8 @@ class MemberConnection(relay.Connection[Member]):
 class DuplicateCandidate:
     reason: str = strawberry.field(
         description="NAME_AND_BIRTHDAY, PHONE (a card or account number equals the other's "
-        "phone) or EMAIL (an account equals the other's email)."
+        "phone), EMAIL (an account equals the other's email) or WECHAT_PHONE (one member "
+        "proved through WeChat the phone number the other holds)."
     )
     member_a_id: strawberry.Private[int]
     member_b_id: strawberry.Private[int]
@@ -96,12 +97,12 @@ class MemberQuery:
         "null when it does not exist or is not visible to you."
     )
     async def member(self, info: Info, id: relay.GlobalID) -> Member | None:
-        if id.type_name != "Member":
+        member_id = ids.pk(id, "Member")
+        if member_id is None:
             return None
         try:
-            member_id = int(id.node_id)
             row = await service.get(member_id=member_id)
-        except (ValueError, MemberNotFound):
+        except MemberNotFound:
             return None
         if not permissions.ensure_member_access(info.context.principal, row.id):
             return None

@@ -8,7 +8,7 @@ import strawberry
 
 from loyalty import errors as domain
 from loyalty.auth.principal import Role
-from loyalty.graphql import permissions
+from loyalty.graphql import ids, permissions
 from loyalty.graphql.context import Info
 from loyalty.graphql.errors import (
     ConflictError,
@@ -167,9 +167,8 @@ class PointsMutation:
 
     @strawberry.mutation(description="Create an earning rule, or change one (`id`).")
     async def save_earning_rule(self, info: Info, input: EarningRuleInput) -> SaveEarningRuleResult:
-        try:
-            rule_id = int(input.id) if input.id is not None else None
-        except ValueError:
+        rule_id = ids.pk(input.id, "EarningRule") if input.id is not None else None
+        if input.id is not None and rule_id is None:
             return NotFoundError(code="EARNING_RULE_NOT_FOUND", message="earning rule not found")
         try:
             row = await service.save_rule(

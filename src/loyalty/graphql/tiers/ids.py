@@ -5,17 +5,14 @@ from __future__ import annotations
 from strawberry import relay
 
 from loyalty.auth.principal import Principal
-from loyalty.graphql import permissions
+from loyalty.graphql import ids, permissions
 from loyalty.members.errors import MemberNotFound
 
 
 def member_pk(principal: Principal, gid: relay.GlobalID) -> int:
     """The member id behind ``gid``; raises MemberNotFound for ids of other types, malformed
     ids, and members the caller may not see (a member token reaches only itself)."""
-    try:
-        member_id = int(gid.node_id) if gid.type_name == "Member" else None
-    except ValueError:
-        member_id = None
+    member_id = ids.pk(gid, "Member")
     if member_id is None or not permissions.ensure_member_access(principal, member_id):
         raise MemberNotFound(gid.node_id)
     return member_id
