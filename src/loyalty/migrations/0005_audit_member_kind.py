@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("loyalty", "0002_identity")]
+    dependencies = [("loyalty", "0004_scope")]
 
     initial = False
 
