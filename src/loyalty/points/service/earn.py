@@ -200,21 +200,29 @@ async def _activate_one(pending_id: int) -> int | None:
                 row = await PendingEarning.get_or_none(id=pending_id).using_db(conn)
                 if row is None or row.status != PendingStatus.PENDING:
                     return None
-                member_id: int = row.member_id  # type: ignore[attr-defined]
-                await ledger.lock_account(conn, member_id)
-                # Re-read under the account lock: a refund may have reduced it meanwhile.
+                # The member first (the ledger's lock order); a merged member's points go to
+                # the survivor.
+                member_id = (await ledger.lock_member(conn, row.member_id)).id  # type: ignore[attr-defined]
+                # Re-read under the lock: a merge or a refund may have changed it meanwhile.
                 row = await PendingEarning.get(id=pending_id).using_db(conn)
+                holder: int = row.member_id  # type: ignore[attr-defined]
+                for account in sorted({holder, member_id}):
+                    await ledger.lock_account(conn, account)
                 won = (
                     await PendingEarning.filter(
                         id=pending_id, status=PendingStatus.PENDING, amount=row.amount
                     )
                     .using_db(conn)
-                    .update(status=PendingStatus.ACTIVATED, activated_at=clock.now())
+                    .update(
+                        status=PendingStatus.ACTIVATED,
+                        activated_at=clock.now(),
+                        member_id=member_id,
+                    )
                 )
                 if won != 1:
                     return None
                 if row.amount > 0:
-                    await ledger.change_pending(conn, member_id, -row.amount)
+                    await ledger.change_pending(conn, holder, -row.amount)
                     await ledger.add_lot(
                         conn,
                         member_id=member_id,

@@ -18,6 +18,8 @@ import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from loyalty import clock
+from loyalty.members.errors import MemberNotFound
+from loyalty.members.models import Member, MemberStatus
 from loyalty.points import sql
 from loyalty.points.errors import IdempotencyConflict, LedgerRace
 from loyalty.points.models import EntryKind, PointsAllocation, PointsEntry, SourceType
@@ -66,6 +68,36 @@ def expiry_for(earned_at: datetime, months: int | None) -> datetime | None:
     month += 1
     last = monthrange(year, month)[1]
     return datetime(year, month, last, 23, 59, 59, tzinfo=zone).astimezone(UTC)
+
+
+# --- the member row -----------------------------------------------------------------------
+
+MAX_MERGE_HOPS = 16
+
+
+async def lock_member(conn: BaseDBAsyncClient, member_id: int) -> Member:
+    """Lock the member's row for this transaction and follow merges to the survivor (locking
+    each member on the way); returns the member the chain ends at, whatever its status.
+
+    On PostgreSQL this is ``SELECT … FOR NO KEY UPDATE``: it waits for a merge of the member
+    to commit, and then reads it MERGED. SQLite runs one transaction at a time. Raises
+    :class:`MemberNotFound`.
+    """
+    member = await _locked(conn, member_id)
+    hops = 0
+    while member is not None and member.status is MemberStatus.MERGED and hops < MAX_MERGE_HOPS:
+        target = member.merged_into_id  # type: ignore[attr-defined]
+        if target is None:
+            break
+        member = await _locked(conn, target)
+        hops += 1
+    if member is None:
+        raise MemberNotFound(member_id)
+    return member
+
+
+async def _locked(conn: BaseDBAsyncClient, member_id: int) -> Member | None:
+    return await Member.filter(id=member_id).select_for_update(no_key=True).using_db(conn).first()
 
 
 # --- the account row ----------------------------------------------------------------------
