@@ -149,6 +149,7 @@ def _canonical(
     }
 
 
+@db.retry_conflicts
 async def record(
     *,
     channel: str,

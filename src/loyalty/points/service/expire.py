@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from tortoise.transactions import in_transaction
 
-from loyalty import clock
+from loyalty import clock, db
 from loyalty.points import sql
 from loyalty.points.errors import LedgerRace
 from loyalty.points.models import EntryKind, PointsEntry, SourceType
@@ -27,6 +27,7 @@ async def members_with_due_lots(*, limit: int = 1000) -> list[int]:
     return [int(r) for r in rows]  # type: ignore[call-overload]
 
 
+@db.retry_conflicts
 async def expire_member(*, member_id: int) -> int:
     """Expire every due lot of one member in one transaction; returns the points expired.
 
@@ -36,6 +37,7 @@ async def expire_member(*, member_id: int) -> int:
     for attempt in range(RETRIES):
         try:
             async with in_transaction() as conn:
+                await ledger.lock_member(conn, member_id)
                 await ledger.lock_account(conn, member_id)
                 now = clock.now()
                 lots = await PointsEntry.filter(

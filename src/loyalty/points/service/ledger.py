@@ -4,6 +4,23 @@ Every change of an account or a lot is one conditional UPDATE whose affected row
 checked: ``balance = balance - n WHERE … AND balance >= n``. On PostgreSQL the first UPDATE of
 the account row also locks it until commit, so work on one member's points is serialised; on
 SQLite transactions are serialised anyway. The CHECK constraints are the last line of defence.
+
+Lock order. Every transaction that writes a member's points, orders or claims takes its row
+locks in one order, so two of them can wait on each other but never in a circle (PostgreSQL
+would abort one as a deadlock):
+
+1. the member row (:func:`lock_member`; a merge locks its two members in id order),
+2. the points account (:func:`lock_account`; a merge locks both accounts in id order),
+3. the order row (a refund's ``UPDATE customer_order``; a merge, the merged member's orders),
+4. lots, allocations, pending earnings, category stats, tier rows, benefit counters and claims.
+
+A lock taken earlier in the list is not requested after a later one. Holding the member
+lock first also means a merge and a write for the same member run one after the other: the
+write either lands before the merge (and moves with it) or finds the member MERGED and
+follows ``merged_into`` to the survivor. The rare waits left outside this order (a refund
+of a guest order attached while it waited; a write following a merge while the survivor is
+itself being merged) and serialization failures are retried by
+:func:`loyalty.db.retry_conflicts` around the service that owns the transaction.
 """
 
 from __future__ import annotations
@@ -113,7 +130,9 @@ def _state(rows: list[dict[str, Any]]) -> AccountState | None:
 
 
 async def lock_account(conn: BaseDBAsyncClient, member_id: int) -> AccountState:
-    """Create the account if needed and lock its row (PostgreSQL) for this transaction."""
+    """Create the account if needed and lock its row (PostgreSQL) for this transaction.
+
+    Lock the member first (:func:`lock_member`): see the lock order above."""
     query = "UPDATE points_account SET balance = balance WHERE member_id = ?" + _RETURNING
     state = _state(await sql.fetch(conn, query, member_id))
     if state is not None:
