@@ -1,16 +1,25 @@
-"""Database wiring: the Tortoise config, migrations, and small helpers shared by services."""
+"""Database wiring: the Tortoise config, migrations, and small helpers shared by services.
+
+:func:`retry_conflicts` runs a service's transaction again after a deadlock or a
+serialization failure; the row lock order that keeps deadlocks out of the ledger is in
+:mod:`loyalty.points.service.ledger`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import random
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
+import structlog
 from pypika_tortoise import Order, Table
 from pypika_tortoise.analytics import RowNumber
 from tortoise import connections
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.models import Model
 
@@ -19,6 +28,10 @@ from loyalty.settings import Settings
 APP_LABEL = "loyalty"
 
 M = TypeVar("M", bound=Model)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+log = structlog.get_logger(__name__)
 
 # Window functions arrived in SQLite 3.25 (PostgreSQL has always had them).
 SQLITE_WINDOW_FUNCTIONS = sqlite3.sqlite_version_info >= (3, 25)
@@ -137,6 +150,64 @@ def dialect() -> str:
 async def ping() -> None:
     """A ``SELECT 1`` round trip; raises when the database is unreachable."""
     await connection().execute_query("SELECT 1")
+
+
+# PostgreSQL rolls a transaction back with these when running it again may succeed:
+# serialization_failure and deadlock_detected.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+RETRY_ATTEMPTS = 5
+
+
+def retryable_sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a deadlock or a serialization failure in ``exc`` or what it wraps."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        state = getattr(current, "sqlstate", None)
+        if state in RETRYABLE_SQLSTATES:
+            return str(state)
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether running the transaction that raised ``exc`` again may succeed."""
+    return retryable_sqlstate(exc) is not None
+
+
+def retry_conflicts(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Run ``func`` (a service that owns its transaction) again when the database rolled its
+    transaction back for a deadlock or a serialization failure: at most
+    :data:`RETRY_ATTEMPTS` runs in all, with a short random pause between them; the last
+    failure is raised. Nothing of a rolled-back run is kept, so running the service again
+    (validation, replay check, transaction) is safe. Called inside a caller's transaction it
+    does not retry: that transaction is lost too, and its owner retries.
+    """
+
+    @functools.wraps(func)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        attempt = 1
+        while True:
+            try:
+                return await func(*args, **kwargs)
+            except Exception as exc:
+                if attempt >= RETRY_ATTEMPTS or not is_retryable(exc) or _in_transaction():
+                    raise
+                log.warning(
+                    "db.transaction.retry",
+                    service=func.__qualname__,
+                    attempt=attempt,
+                    sqlstate=retryable_sqlstate(exc),
+                )
+            await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)
+            attempt += 1
+
+    return run
+
+
+def _in_transaction() -> bool:
+    return isinstance(connection(), TransactionalDBClient)
 
 
 async def first_rows_per_key(

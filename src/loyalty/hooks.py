@@ -26,7 +26,12 @@ HOOK_MODULES: list[str] = [
 
 
 class MemberDataHandler(Protocol):
-    """How one table that references a member takes part in merge, export and erasure."""
+    """How one table that references a member takes part in merge, export and erasure.
+
+    A handler may also define ``async def lock(*, survivor_id, merged_id, connection)``: a
+    merge calls every handler's ``lock`` (in :data:`HOOK_MODULES` order, which follows the
+    ledger's lock order) before any handler's ``merge``.
+    """
 
     #: Tortoise model class names (``"loyalty.Order"``) this handler covers.
     models: tuple[str, ...]

@@ -17,7 +17,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from loyalty import clock
+from loyalty import clock, db
 from loyalty.benefits import config as kind_config
 from loyalty.benefits import periods
 from loyalty.benefits.errors import (
@@ -43,6 +43,7 @@ from loyalty.jobs import JobQueue
 from loyalty.members import service as members
 from loyalty.members.errors import MemberNotActive
 from loyalty.members.models import Channel, MemberStatus
+from loyalty.points.service import ledger
 from loyalty.tiers import service as tiers
 from loyalty.tiers.models import Tier
 from loyalty.tiers.rules import CODE_RE
@@ -353,6 +354,7 @@ async def reserve(
     return outcome
 
 
+@db.retry_conflicts
 async def _take(
     *,
     member_id: int,
@@ -392,6 +394,12 @@ async def _take(
     uses_left: int | None = None
     try:
         async with in_transaction() as conn:
+            # The member first (the ledger's lock order); a merge since the look-up above
+            # leaves nothing to claim for.
+            locked = await ledger.lock_member(conn, member_id)
+            status = locked.status if locked.id == member_id else MemberStatus.MERGED
+            if status != MemberStatus.ACTIVE:
+                raise MemberNotActive(f"member {member_id} is {status}")
             if period_key is not None and entitlement.quota is not None:
                 await BenefitCounter.bulk_create(
                     [BenefitCounter(member_id=member_id, benefit_id=benefit.id,

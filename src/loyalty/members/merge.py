@@ -33,6 +33,7 @@ MAX_KEY_LENGTH = 128
 _FILL_BLANKS = ("birth_date", "birth_month", "birth_day", "timezone", "region")
 
 
+@db.retry_conflicts
 async def merge(
     *,
     survivor_id: int,
@@ -123,6 +124,12 @@ async def merge(
             moved = await holdings.count(member_id=merged_id, connection=conn)
             if only_without_value and holdings.holds_value(moved):
                 raise MergeSourceHoldsValue("the member to merge holds orders, points or claims")
+            # Every handler's rows are locked before any moves, in the ledger's lock order
+            # (points accounts, then orders, then the rest).
+            for handler in hooks.MEMBER_DATA_HANDLERS:
+                lock = getattr(handler, "lock", None)
+                if lock is not None:
+                    await lock(survivor_id=survivor_id, merged_id=merged_id, connection=conn)
             for handler in hooks.MEMBER_DATA_HANDLERS:
                 await handler.merge(survivor_id=survivor_id, merged_id=merged_id, connection=conn)
             await MemberMerge.create(

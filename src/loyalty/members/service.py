@@ -17,7 +17,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from loyalty import clock, hooks
+from loyalty import clock, db, hooks
 from loyalty.errors import FieldError, ValidationError
 from loyalty.events import service as events
 from loyalty.jobs import JobQueue
@@ -105,6 +105,7 @@ async def find_by_identity(
     return owners.get(key)
 
 
+@db.retry_conflicts
 async def link_identity(
     *,
     member_id: int,

@@ -12,7 +12,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from loyalty import clock
 from loyalty.orders.models import Order, OrderLine
 from loyalty.orders.service import apply_member_effects
-from loyalty.points.service import program
+from loyalty.points.service import ledger, program
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +35,9 @@ async def attach_guest_orders(
     )
     if not candidates:
         return []
+    # The ledger's lock order: the member and its account before the orders.
+    await ledger.lock_member(conn, member_id)
+    await ledger.lock_account(conn, member_id)
     settings = await program.get_program(conn)
     window_start = clock.now() - timedelta(days=settings.guest_attach_window_days)
     attached: list[int] = []

@@ -25,6 +25,17 @@ class OrderData:
 
     models = ("loyalty.Order", "loyalty.Refund", "loyalty.MemberCategoryStat")
 
+    async def lock(
+        self, *, survivor_id: int, merged_id: int, connection: BaseDBAsyncClient
+    ) -> None:
+        # The merged member's orders, after the points accounts and before any lot moves.
+        await (
+            Order.filter(member_id=merged_id)
+            .select_for_update(no_key=True)
+            .only("id")
+            .using_db(connection)
+        )
+
     async def merge(
         self, *, survivor_id: int, merged_id: int, connection: BaseDBAsyncClient
     ) -> None:

@@ -12,11 +12,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from loyalty import clock, hooks
+from loyalty import clock, db, hooks
 from loyalty.errors import DomainError, FieldError, FieldErrors, ValidationError
 from loyalty.events import service as events
 from loyalty.jobs import JobQueue
@@ -46,6 +47,7 @@ def _cumulative(total: int, done: int, of: int) -> int:
     return total * done // of
 
 
+@db.retry_conflicts
 async def refund(
     *,
     channel: str,
@@ -95,16 +97,8 @@ async def refund(
         return replay
     try:
         async with in_transaction() as conn:
-            # Lock the order row: refunds of one order run one after another.
-            await sql.execute(
-                conn,
-                "UPDATE customer_order SET refunded_amount = refunded_amount WHERE id = ?",
-                order.id,
-            )
-            order = await Order.get(id=order.id).using_db(conn)
+            order = await _lock_order(conn, order.id)
             member_id: int | None = order.member_id  # type: ignore[attr-defined]
-            if member_id is not None:
-                await ledger.lock_account(conn, member_id)
             order_lines = {
                 line.line_no: line
                 for line in await OrderLine.filter(order_id=order.id).using_db(conn)
@@ -259,6 +253,27 @@ async def refund(
     if jobs is not None:
         events.publish_later(jobs, event_id)
     return RefundResult(row, order)
+
+
+async def _lock_order(conn: BaseDBAsyncClient, order_id: int) -> Order:
+    """Lock the order's member and points account, then the order row (the ledger's lock
+    order), and return the order as locked: refunds of one order run one after another, and
+    before or after a merge of its member, never during it."""
+    member_id = (await Order.get(id=order_id).using_db(conn)).member_id  # type: ignore[attr-defined]
+    if member_id is not None:
+        # A merge that committed meanwhile gave the order to the survivor.
+        member_id = (await ledger.lock_member(conn, member_id)).id
+        await ledger.lock_account(conn, member_id)
+    await sql.execute(
+        conn, "UPDATE customer_order SET refunded_amount = refunded_amount WHERE id = ?", order_id
+    )
+    order = await Order.get(id=order_id).using_db(conn)
+    holder: int | None = order.member_id  # type: ignore[attr-defined]
+    if holder is not None and holder != member_id:
+        # A guest order attached since the first read, or one left on a merged member.
+        await ledger.lock_member(conn, holder)
+        await ledger.lock_account(conn, holder)
+    return order
 
 
 async def _replay(order: Order, refund_id: str, request_hash: str) -> RefundResult | None:

@@ -149,6 +149,7 @@ def _canonical(
     }
 
 
+@db.retry_conflicts
 async def record(
     *,
     channel: str,
@@ -170,7 +171,8 @@ async def record(
     (kept, attached later when the identity is linked). Idempotent on ``(channel,
     external_id)``: the same order again returns the first result; other content under the
     same id raises :class:`OrderConflict`. Raises ValidationError (nothing written) for bad
-    input, MemberNotFound / MemberNotActive.
+    input, MemberNotFound / MemberNotActive. A member merged before the order is written
+    has it written on the survivor.
     """
     errors = FieldErrors()
     if channel not in Channel.__members__:
@@ -238,6 +240,12 @@ async def record(
     paid_amount = sum(a[3] for a in amounts)
     try:
         async with in_transaction() as conn:
+            if member is not None:
+                # The member's row lock comes first (see the ledger's lock order); a merge
+                # that committed since the look-up above sends the order to the survivor.
+                member = await ledger.lock_member(conn, member.id)
+                if member.status is not MemberStatus.ACTIVE:
+                    raise MemberNotActive(f"member is {member.status.value.lower()}")
             order = await Order.create(
                 using_db=conn,
                 channel=channel,

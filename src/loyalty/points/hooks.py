@@ -23,11 +23,17 @@ class PointsData:
         "loyalty.PendingEarning",
     )
 
+    async def lock(
+        self, *, survivor_id: int, merged_id: int, connection: BaseDBAsyncClient
+    ) -> None:
+        # Both accounts in id order, so two merges never wait on each other in a circle.
+        for member_id in sorted((survivor_id, merged_id)):
+            await ledger.lock_account(connection, member_id)
+
     async def merge(
         self, *, survivor_id: int, merged_id: int, connection: BaseDBAsyncClient
     ) -> None:
         conn = connection
-        # Lock both accounts in id order so two merges never wait on each other in a circle.
         states = {}
         for member_id in sorted((survivor_id, merged_id)):
             states[member_id] = await ledger.lock_account(conn, member_id)

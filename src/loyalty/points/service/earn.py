@@ -10,7 +10,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from loyalty import clock
+from loyalty import clock, db
 from loyalty.errors import FieldErrors
 from loyalty.events import service as events
 from loyalty.jobs import JobQueue
@@ -50,6 +50,16 @@ async def active_member_id(member_id: int) -> int:
     from loyalty.members import service as members
 
     member = await members.get(member_id=member_id)
+    if member.status != MemberStatus.ACTIVE:
+        raise MemberNotActive(f"member is {member.status.value.lower()}")
+    return member.id
+
+
+async def lock_active_member(conn: BaseDBAsyncClient, member_id: int) -> int:
+    """Inside a transaction: lock the member first (the ledger's lock order), following a
+    merge that committed since it was looked up to the survivor; returns the id points go
+    to. Raises MemberNotActive unless that member is ACTIVE."""
+    member = await ledger.lock_member(conn, member_id)
     if member.status != MemberStatus.ACTIVE:
         raise MemberNotActive(f"member is {member.status.value.lower()}")
     return member.id
@@ -98,6 +108,7 @@ async def grant_order_points(
     return OrderGrant(amount, 0, state)
 
 
+@db.retry_conflicts
 async def award(
     *,
     member_id: int,
@@ -132,10 +143,11 @@ async def award(
     expiry = expires_at or ledger.expiry_for(clock.now(), program.expiry_months)
     try:
         async with in_transaction() as conn:
-            await ledger.lock_account(conn, member_id)
+            holder = await lock_active_member(conn, member_id)
+            await ledger.lock_account(conn, holder)
             entry, _state = await ledger.add_lot(
                 conn,
-                member_id=member_id,
+                member_id=holder,
                 kind=EntryKind.EARN,
                 amount=amount,
                 key=key,
@@ -148,7 +160,7 @@ async def award(
             event_id = await events.record(
                 kind="points.earned",
                 dedupe_key=key,
-                member_id=member_id,
+                member_id=holder,
                 payload={"entry_id": entry.id, "amount": amount, "source": source_type.value},
                 connection=conn,
             )
@@ -192,6 +204,7 @@ async def activate_pending(*, limit: int = 1000) -> list[int]:
     return sorted(set(members))
 
 
+@db.retry_conflicts
 async def _activate_one(pending_id: int) -> int | None:
     program = await get_program()
     for attempt in range(RETRIES):
@@ -200,21 +213,29 @@ async def _activate_one(pending_id: int) -> int | None:
                 row = await PendingEarning.get_or_none(id=pending_id).using_db(conn)
                 if row is None or row.status != PendingStatus.PENDING:
                     return None
-                member_id: int = row.member_id  # type: ignore[attr-defined]
-                await ledger.lock_account(conn, member_id)
-                # Re-read under the account lock: a refund may have reduced it meanwhile.
+                # The member first (the ledger's lock order); a merged member's points go to
+                # the survivor.
+                member_id = (await ledger.lock_member(conn, row.member_id)).id  # type: ignore[attr-defined]
+                # Re-read under the lock: a merge or a refund may have changed it meanwhile.
                 row = await PendingEarning.get(id=pending_id).using_db(conn)
+                holder: int = row.member_id  # type: ignore[attr-defined]
+                for account in sorted({holder, member_id}):
+                    await ledger.lock_account(conn, account)
                 won = (
                     await PendingEarning.filter(
                         id=pending_id, status=PendingStatus.PENDING, amount=row.amount
                     )
                     .using_db(conn)
-                    .update(status=PendingStatus.ACTIVATED, activated_at=clock.now())
+                    .update(
+                        status=PendingStatus.ACTIVATED,
+                        activated_at=clock.now(),
+                        member_id=member_id,
+                    )
                 )
                 if won != 1:
                     return None
                 if row.amount > 0:
-                    await ledger.change_pending(conn, member_id, -row.amount)
+                    await ledger.change_pending(conn, holder, -row.amount)
                     await ledger.add_lot(
                         conn,
                         member_id=member_id,

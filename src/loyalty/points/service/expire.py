@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import structlog
 from tortoise.transactions import in_transaction
 
-from loyalty import clock
+from loyalty import clock, db
 from loyalty.points.errors import LedgerRace
 from loyalty.points.models import PointsEntry
 from loyalty.points.service import ledger
@@ -44,6 +44,7 @@ async def members_with_due_lots(*, limit: int = CHUNK_SIZE, after: int = 0) -> l
     return [int(r) for r in rows]  # type: ignore[call-overload]
 
 
+@db.retry_conflicts
 async def expire_member(*, member_id: int) -> int:
     """Expire every due lot of one member in one transaction; returns the points expired.
 
@@ -54,6 +55,7 @@ async def expire_member(*, member_id: int) -> int:
     for attempt in range(RETRIES):
         try:
             async with in_transaction() as conn:
+                await ledger.lock_member(conn, member_id)
                 return await ledger.expire_due_lots(conn, member_id)
         except LedgerRace:
             log.warning("points.expire.retry", member_id=member_id, attempt=attempt)

@@ -11,6 +11,23 @@ Writes expire on touch: :func:`lock_account` and :func:`debit` first write the E
 of the member's due lots (:func:`expire_due_lots`) in the caller's transaction, so the balance
 a write checks, returns and stores in ``points_account`` never counts them. Reads do not write:
 ``queries.accounts`` subtracts due lots not yet expired from the cached balance.
+
+Lock order. Every transaction that writes a member's points, orders or claims takes its row
+locks in one order, so two of them can wait on each other but never in a circle (PostgreSQL
+would abort one as a deadlock):
+
+1. the member row (:func:`lock_member`; a merge locks its two members in id order),
+2. the points account (:func:`lock_account`; a merge locks both accounts in id order),
+3. the order row (a refund's ``UPDATE customer_order``; a merge, the merged member's orders),
+4. lots, allocations, pending earnings, category stats, tier rows, benefit counters and claims.
+
+A lock taken earlier in the list is not requested after a later one. Holding the member
+lock first also means a merge and a write for the same member run one after the other: the
+write either lands before the merge (and moves with it) or finds the member MERGED and
+follows ``merged_into`` to the survivor. The rare waits left outside this order (a refund
+of a guest order attached while it waited; a write following a merge while the survivor is
+itself being merged) and serialization failures are retried by
+:func:`loyalty.db.retry_conflicts` around the service that owns the transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +43,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 
 from loyalty import clock
+from loyalty.members.errors import MemberNotFound
+from loyalty.members.models import Member, MemberStatus
 from loyalty.points import sql
 from loyalty.points.errors import IdempotencyConflict, LedgerRace
 from loyalty.points.models import EntryKind, PointsAllocation, PointsEntry, SourceType
@@ -76,6 +95,36 @@ def expiry_for(earned_at: datetime, months: int | None) -> datetime | None:
     return datetime(year, month, last, 23, 59, 59, tzinfo=zone).astimezone(UTC)
 
 
+# --- the member row -----------------------------------------------------------------------
+
+MAX_MERGE_HOPS = 16
+
+
+async def lock_member(conn: BaseDBAsyncClient, member_id: int) -> Member:
+    """Lock the member's row for this transaction and follow merges to the survivor (locking
+    each member on the way); returns the member the chain ends at, whatever its status.
+
+    On PostgreSQL this is ``SELECT … FOR NO KEY UPDATE``: it waits for a merge of the member
+    to commit, and then reads it MERGED. SQLite runs one transaction at a time. Raises
+    :class:`MemberNotFound`.
+    """
+    member = await _locked(conn, member_id)
+    hops = 0
+    while member is not None and member.status is MemberStatus.MERGED and hops < MAX_MERGE_HOPS:
+        target = member.merged_into_id  # type: ignore[attr-defined]
+        if target is None:
+            break
+        member = await _locked(conn, target)
+        hops += 1
+    if member is None:
+        raise MemberNotFound(member_id)
+    return member
+
+
+async def _locked(conn: BaseDBAsyncClient, member_id: int) -> Member | None:
+    return await Member.filter(id=member_id).select_for_update(no_key=True).using_db(conn).first()
+
+
 # --- the account row ----------------------------------------------------------------------
 
 _RETURNING = " RETURNING balance, pending, debt"
@@ -91,7 +140,9 @@ def _state(rows: list[dict[str, Any]]) -> AccountState | None:
 async def lock_account(conn: BaseDBAsyncClient, member_id: int) -> AccountState:
     """Create the account if needed, lock its row (PostgreSQL) for this transaction and
     expire the member's due lots (:func:`expire_due_lots`): the state returned never counts
-    points past their expiry."""
+    points past their expiry.
+
+    Lock the member first (:func:`lock_member`): see the lock order above."""
     state = await _lock(conn, member_id)
     expired = await _expire(conn, member_id, await _due_lots(conn, member_id, clock.now()))
     return expired or state

@@ -10,7 +10,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from loyalty import clock
+from loyalty import clock, db
 from loyalty.audit import service as audit
 from loyalty.auth.principal import Principal
 from loyalty.errors import DomainError, FieldErrors
@@ -19,7 +19,13 @@ from loyalty.jobs import JobQueue
 from loyalty.points.errors import InsufficientPoints, LedgerRace
 from loyalty.points.models import EntryKind, PointsAccount, PointsEntry, SourceType
 from loyalty.points.service import ledger
-from loyalty.points.service.earn import RETRIES, Movement, _movement, active_member_id
+from loyalty.points.service.earn import (
+    RETRIES,
+    Movement,
+    _movement,
+    active_member_id,
+    lock_active_member,
+)
 from loyalty.points.service.ledger import INT64_MAX
 from loyalty.points.service.program import get_program
 
@@ -33,6 +39,7 @@ def _check_key(errors: FieldErrors, key: str) -> None:
         errors.add("idempotencyKey", f"1–{MAX_KEY} characters", "INVALID")
 
 
+@db.retry_conflicts
 async def redeem(
     *,
     member_id: int,
@@ -67,14 +74,15 @@ async def redeem(
     )
 
     async def work(conn: BaseDBAsyncClient) -> tuple[PointsEntry, uuid.UUID]:
-        state = await ledger.debit(conn, member_id, amount)
+        holder = await lock_active_member(conn, member_id)
+        state = await ledger.debit(conn, holder, amount)
         if state is None:
-            account = await PointsAccount.get_or_none(member_id=member_id).using_db(conn)
+            account = await PointsAccount.get_or_none(member_id=holder).using_db(conn)
             raise InsufficientPoints(balance=account.balance if account else 0, requested=amount)
-        taken = await ledger.draw(conn, member_id, amount)
+        taken = await ledger.draw(conn, holder, amount)
         entry = await ledger.write_entry(
             conn,
-            member_id=member_id,
+            member_id=holder,
             kind=EntryKind.REDEEM,
             amount=-amount,
             key=key,
@@ -87,11 +95,12 @@ async def redeem(
             allocations=taken,
             balance_after=state.balance,
         )
-        return entry, await _event(conn, "points.redeemed", key, member_id, entry)
+        return entry, await _event(conn, "points.redeemed", key, holder, entry)
 
     return await _idempotent(key, request_hash, work, jobs)
 
 
+@db.retry_conflicts
 async def adjust(
     *,
     actor: Principal,
@@ -120,11 +129,12 @@ async def adjust(
     program = await get_program()
 
     async def work(conn: BaseDBAsyncClient) -> tuple[PointsEntry, uuid.UUID]:
+        holder = await lock_active_member(conn, member_id)
         if amount > 0:
-            await ledger.lock_account(conn, member_id)
+            await ledger.lock_account(conn, holder)
             entry, _state = await ledger.add_lot(
                 conn,
-                member_id=member_id,
+                member_id=holder,
                 kind=EntryKind.ADJUST,
                 amount=amount,
                 key=key,
@@ -136,16 +146,16 @@ async def adjust(
                 expires_at=ledger.expiry_for(clock.now(), program.expiry_months),
             )
         else:
-            state = await ledger.debit(conn, member_id, -amount)
+            state = await ledger.debit(conn, holder, -amount)
             if state is None:
-                account = await PointsAccount.get_or_none(member_id=member_id).using_db(conn)
+                account = await PointsAccount.get_or_none(member_id=holder).using_db(conn)
                 raise InsufficientPoints(
                     balance=account.balance if account else 0, requested=-amount
                 )
-            taken = await ledger.draw(conn, member_id, -amount)
+            taken = await ledger.draw(conn, holder, -amount)
             entry = await ledger.write_entry(
                 conn,
-                member_id=member_id,
+                member_id=holder,
                 kind=EntryKind.ADJUST,
                 amount=amount,
                 key=key,
@@ -161,11 +171,11 @@ async def adjust(
             actor=actor,
             action="points.adjust",
             target_type="Member",
-            target_id=member_id,
+            target_id=holder,
             details={"entry_id": entry.id, "amount": amount},
             connection=conn,
         )
-        return entry, await _event(conn, "points.adjusted", key, member_id, entry)
+        return entry, await _event(conn, "points.adjusted", key, holder, entry)
 
     return await _idempotent(key, request_hash, work, jobs)
 
