@@ -167,9 +167,9 @@ async def test_pending_points_activating_on_a_merged_member_credit_the_survivor(
 
     with clock.frozen(T0 + timedelta(days=7, seconds=1)):
         activated = await points.activate_pending()
+        account = await points.get_account(member_id=survivor.id)
 
     assert activated == [survivor.id]
-    account = await points.get_account(member_id=survivor.id)
     assert (account.balance, account.pending) == (80, 0)
     gone = await PointsAccount.get(member_id=merged.id)
     assert (gone.balance, gone.pending) == (0, 0)
@@ -196,6 +196,5 @@ async def test_pending_points_of_a_member_merged_twice_follow_the_chain() -> Non
 
     with clock.frozen(T0 + timedelta(days=8)):
         assert await points.activate_pending() == [last.id]
-
-    assert (await points.get_account(member_id=last.id)).balance == 30
+        assert (await points.get_account(member_id=last.id)).balance == 30
     assert not await check_ledger()
