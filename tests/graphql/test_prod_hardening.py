@@ -162,6 +162,33 @@ async def test_unexpected_errors_are_masked_with_a_request_id_and_no_internals(
         assert secret not in text
 
 
+async def test_a_crash_outside_any_resolver_is_internal_and_masked(
+    app_with: AppFactory, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception raised by an extension (before any field runs) is the server's fault:
+    INTERNAL and masked, like a resolver's crash, not a caller mistake with its message."""
+    from loyalty.graphql import limits
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("cost table at 10.0.0.7 unreadable: password=hunter2")
+
+    monkeypatch.setattr(limits, "operation_cost", broken)
+    admin = token_for(settings, Role.ADMIN)
+    for env in ("prod", "dev"):
+        async with app_with(env=env) as http:
+            response = await http.post(
+                "/graphql",
+                json={"query": "{ members(first: 1) { totalCount } }"},
+                headers={"Authorization": f"Bearer {admin}", "X-Request-ID": "req-ext-1"},
+            )
+        errors = response.json()["errors"]
+        assert [e["extensions"]["code"] for e in errors] == ["INTERNAL"], env
+        if env == "prod":
+            assert errors[0]["message"] == "Unexpected error."
+            for secret in ("hunter2", "10.0.0.7", "RuntimeError"):
+                assert secret not in response.text
+
+
 async def test_business_codes_and_limit_messages_stay_visible_in_prod(
     app_with: AppFactory, settings: Settings
 ) -> None:

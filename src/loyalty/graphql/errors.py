@@ -104,12 +104,23 @@ class ConflictError:
 USER_FACING: tuple[type[BaseException], ...] = (ApiError, domain.DomainError)
 
 
+def _callers_mistake(error: GraphQLError) -> bool:
+    """Parse, validation, variable coercion and limit errors: the caller's to read.
+
+    They carry no original error, or one tied to a place in the document (a variable whose
+    value a scalar refused). An exception with neither a path nor a place in the document was
+    raised by the server around execution (an extension), which is not the caller's fault."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return True
+    return error.path is None and bool(error.nodes)
+
+
 def should_mask(error: GraphQLError) -> bool:
     """Mask unexpected errors only; limit and validation errors have no original error."""
-    original = error.original_error
-    if original is None or error.path is None or isinstance(original, GraphQLError):
-        return False  # parse, validation, variable coercion and limit errors are for the caller
-    return not isinstance(original, USER_FACING)
+    if _callers_mistake(error):
+        return False
+    return not isinstance(error.original_error, USER_FACING)
 
 
 def extensions_for(error: GraphQLError) -> dict[str, Any]:
@@ -128,7 +139,7 @@ def extensions_for(error: GraphQLError) -> dict[str, Any]:
         return {"code": ErrorCode.NOT_FOUND.value}
     if isinstance(original, domain.DomainError):
         return {"code": original.code}
-    if original is None or error.path is None or isinstance(original, GraphQLError):
+    if _callers_mistake(error):
         return {"code": ErrorCode.BAD_USER_INPUT.value}
     return {"code": ErrorCode.INTERNAL.value}
 
