@@ -39,6 +39,7 @@ SQLITE_WINDOW_FUNCTIONS = sqlite3.sqlite_version_info >= (3, 25)
 # Every module holding Tortoise models. A new domain adds its ``models`` module here.
 MODEL_MODULES: list[str] = [
     "loyalty.members.models",
+    "loyalty.outbox.models",
     "loyalty.events.models",
     "loyalty.audit.models",
     "loyalty.points.models",

@@ -83,6 +83,21 @@ class Settings(BaseSettings):
         description="When set, /metrics needs `Authorization: Bearer <token>` (401 otherwise)",
     )
     worker_max_jobs: int = Field(100, ge=1, description="Jobs one worker runs at once")
+    outbox_max_attempts: int = Field(
+        8, ge=1, description="Delivery attempts of an outbox row before it is DEAD"
+    )
+    outbox_backoff_seconds: float = Field(
+        5.0, gt=0, description="Wait after a first failed delivery (doubles each attempt)"
+    )
+    outbox_backoff_max_seconds: float = Field(
+        3_600.0, gt=0, description="Longest wait between two delivery attempts"
+    )
+    outbox_lease_seconds: float = Field(
+        60.0, gt=0, description="How long a claimed outbox row stays with its sender"
+    )
+    outbox_page_size: int = Field(
+        500, ge=1, le=10_000, description="Rows the outbox reconciler claims per page"
+    )
     worker_in_process: bool | None = Field(
         None, description="Run the arq worker inside the API process; default: on for SQLite"
     )

@@ -27,7 +27,7 @@ from loyalty import clock, hooks
 from loyalty.app import Resources, create_app
 from loyalty.auth.principal import Role
 from loyalty.events import service as events
-from loyalty.events.models import Event, JobRequest
+from loyalty.events.models import Event, JobRequest, OutboxStatus
 from loyalty.events.tasks import events_reconcile
 from loyalty.jobs import QUEUE_NAME, JobQueue
 from loyalty.orders.models import Order
@@ -170,12 +170,12 @@ async def test_an_order_committed_before_redis_died_is_answered_and_its_event_de
         "order": {"externalId": "P-1"},
     }
     assert await Order.filter(external_id="P-1").count() == 1
-    pending = await Event.filter(published_at=None).count()
+    pending = await Event.filter(status=OutboxStatus.PENDING).count()
     assert pending >= 1
 
     private_redis.start()
     assert await reconcile_and_work(pool, settings) == pending
-    assert await Event.filter(published_at=None).count() == 0
+    assert await Event.filter(status=OutboxStatus.PENDING).count() == 0
     assert await pool.xlen(events.STREAM) == pending
 
 
@@ -216,7 +216,7 @@ async def test_a_tier_change_committed_before_redis_died_is_reevaluated_later(
     assert await events.pending_job_requests(older_than=timedelta(0)) == []
     # Delivered once: a later reconciler run sends no job request again (only the events the
     # re-evaluation recorded).
-    unpublished = await Event.filter(published_at=None).count()
+    unpublished = await Event.filter(status=OutboxStatus.PENDING).count()
     assert await reconcile_and_work(pool, settings) == unpublished
 
 

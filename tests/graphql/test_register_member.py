@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from loyalty.events.models import Event
+from loyalty.events.models import Event, OutboxStatus
 from loyalty.members.models import Member
 
 REGISTER = """
@@ -162,9 +162,9 @@ async def test_registration_event_is_published_by_a_worker(
         REGISTER, {"input": {"channel": "APP", "displayName": "事件", "phone": "13700000001"}}
     )
     event = await Event.get(kind="member.registered")
-    assert event.published_at is None
+    assert event.status == OutboxStatus.PENDING
     assert await worker() >= 1
     await event.refresh_from_db()
-    assert event.published_at is not None
+    assert event.status == OutboxStatus.SENT and event.sent_at is not None
     entries = await redis.xrange("loyalty:events")
     assert len(entries) == 1

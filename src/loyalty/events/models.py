@@ -1,31 +1,17 @@
-"""Domain event outbox: written in the same transaction as the change it describes."""
+"""Domain events live in the outbox (:class:`~loyalty.outbox.models.OutboxMessage`); this
+module names them for the domains that read events, and holds the job requests."""
 
 from __future__ import annotations
 
 from tortoise import fields
-from tortoise.indexes import Index
 from tortoise.models import Model
 
+from loyalty.outbox.models import OutboxMessage, OutboxStatus
 
-class Event(Model):
-    """A domain event with a stable id (used for outbound webhooks and streams).
+# A domain event is an outbox row whose kind is a domain fact (``member.registered`` …).
+Event = OutboxMessage
 
-    ``dedupe_key`` is unique: recording the same fact twice keeps one event.
-    ``published_at`` is null until the publisher pushed it; the reconciler retries those.
-    """
-
-    id = fields.UUIDField(primary_key=True)
-    kind = fields.CharField(max_length=64)
-    dedupe_key = fields.CharField(max_length=191, unique=True)
-    member_id = fields.BigIntField(null=True)
-    payload = fields.JSONField(default=dict)
-    created_at = fields.DatetimeField()
-    published_at = fields.DatetimeField(null=True)
-    attempts = fields.IntField(default=0)
-
-    class Meta:
-        table = "event"
-        indexes = (Index(fields=("published_at", "created_at"), name="event_unpublished_idx"),)
+__all__ = ["Event", "JobRequest", "OutboxStatus"]
 
 
 class JobRequest(Model):

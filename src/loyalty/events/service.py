@@ -1,7 +1,9 @@
 """Recording and publishing domain events, and the requests for jobs that must run.
 
-``record`` runs inside the caller's transaction (pass its connection) and returns the event id;
-the caller defers ``events_publish`` after commit. ``publish`` is idempotent.
+Events are outbox rows (:mod:`loyalty.outbox`). ``record`` runs inside the caller's
+transaction (pass its connection) and returns the event id; the caller defers
+``events_publish`` after commit, the fast path. ``publish`` claims the row before sending it,
+so the publisher and the reconciler never both deliver one event.
 
 ``request_job`` is the same outbox for work that is not an event (re-evaluating every member
 after a ladder change): the row commits with the change, the job is sent after commit as the
@@ -19,12 +21,13 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 
 from loyalty import clock, db
-from loyalty.events.models import Event, JobRequest
+from loyalty.events.models import JobRequest
 from loyalty.jobs import JobQueue
+from loyalty.outbox import service as outbox
+from loyalty.outbox.senders import STREAM, STREAM_MAXLEN
 from loyalty.points import sql
 
-STREAM = "loyalty:events"
-STREAM_MAXLEN = 100_000
+__all__ = ["STREAM", "STREAM_MAXLEN"]
 
 
 async def record(
@@ -36,19 +39,13 @@ async def record(
     connection: BaseDBAsyncClient | None = None,
 ) -> uuid.UUID:
     """Insert the event unless ``dedupe_key`` exists; returns the (existing) event id."""
-    existing = await Event.filter(dedupe_key=dedupe_key).using_db(connection).first()
-    if existing is not None:
-        return existing.id
-    event = await Event.create(
-        id=uuid.uuid4(),
+    return await outbox.add(
         kind=kind,
         dedupe_key=dedupe_key,
-        member_id=member_id,
         payload=payload,
-        created_at=clock.now(),
-        using_db=connection,
+        member_id=member_id,
+        connection=connection,
     )
-    return event.id
 
 
 def publish_later(jobs: JobQueue, event_id: uuid.UUID) -> None:
@@ -57,33 +54,11 @@ def publish_later(jobs: JobQueue, event_id: uuid.UUID) -> None:
 
 
 async def publish(*, event_id: uuid.UUID, redis: Any) -> bool:
-    """Push the event to the Redis stream once; returns False if it was already published."""
-    event = await Event.get_or_none(id=event_id)
-    if event is None or event.published_at is not None:
-        return False
-    await Event.filter(id=event_id).update(attempts=event.attempts + 1)
-    body = {
-        "id": str(event.id),
-        "kind": event.kind,
-        "member_id": event.member_id,
-        "payload": event.payload,
-        "created_at": event.created_at.isoformat(),
-    }
-    await redis.xadd(STREAM, {"event": orjson.dumps(body)}, maxlen=STREAM_MAXLEN, approximate=True)
-    updated = await Event.filter(id=event_id, published_at=None).update(published_at=clock.now())
-    return updated == 1
-
-
-async def unpublished(*, older_than: timedelta, limit: int = 1000) -> list[uuid.UUID]:
-    """Events still waiting for their publisher (the reconciler re-enqueues them)."""
-    cutoff = clock.now() - older_than
-    rows = (
-        await Event.filter(published_at=None, created_at__lte=cutoff)
-        .order_by("created_at")
-        .limit(limit)
-        .values_list("id", flat=True)
-    )
-    return list(rows)  # type: ignore[arg-type]
+    """Claim the event and push it to the Redis stream; False when it was not due (already
+    sent, held by another sender, or waiting for its next attempt) or the push failed (the
+    row is then retried with backoff)."""
+    report = await outbox.deliver(redis=redis, ids=[event_id], limit=1)
+    return report.sent == 1
 
 
 async def request_job(
@@ -130,12 +105,13 @@ async def finish_job_request(*, key: str, seen: int | None) -> None:
     await JobRequest.filter(key=key, done__lt=seen).update(done=seen, done_at=clock.now())
 
 
-async def pending_job_requests(*, older_than: timedelta, limit: int = 1000) -> list[JobRequest]:
-    """Requests no run has answered yet, made at least ``older_than`` ago (the reconciler
-    sends their jobs again)."""
+async def pending_job_requests(
+    *, older_than: timedelta, limit: int = 1000, after: int | None = None
+) -> list[JobRequest]:
+    """Requests no run has answered yet, made at least ``older_than`` ago, in id order after
+    ``after`` (keyset pages; the reconciler sends their jobs again)."""
     cutoff = clock.now() - older_than
-    return (
-        await JobRequest.filter(requests__gt=F("done"), requested_at__lte=cutoff)
-        .order_by("requested_at")
-        .limit(limit)
-    )
+    query = JobRequest.filter(requests__gt=F("done"), requested_at__lte=cutoff)
+    if after is not None:
+        query = query.filter(id__gt=after)
+    return await query.order_by("id").limit(limit)

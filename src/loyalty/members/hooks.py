@@ -181,9 +181,10 @@ class DuplicateHints:
 
 
 class MemberEvents:
-    """The domain event outbox: events follow the survivor and are kept on erasure."""
+    """The outbox: a member's events and deliveries follow the survivor and are kept on
+    erasure."""
 
-    models: tuple[str, ...] = ("loyalty.Event",)
+    models: tuple[str, ...] = ("loyalty.OutboxMessage",)
 
     async def merge(
         self, *, survivor_id: int, merged_id: int, connection: BaseDBAsyncClient
