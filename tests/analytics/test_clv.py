@@ -168,18 +168,18 @@ def _posterior_integrals(
 
     # Split λ at a few multiples of its posterior scale so quadrature sees the mass.
     scale = (r + x) / (alpha + t_x)
-    cuts = [0.0, scale, 5.0 * scale, 30.0 * scale, math.inf]
+    cuts = [0.0, scale, 10.0 * scale, math.inf]
 
     def integral(which: int) -> float:
         def over_lambda(u: float) -> float:
             return sum(
                 integrate.quad(
-                    lambda lam: pieces(lam, u)[which], lo, hi, epsabs=0.0, epsrel=1e-10, limit=200
+                    lambda lam: pieces(lam, u)[which], lo, hi, epsabs=0.0, epsrel=1e-8, limit=100
                 )[0]
                 for lo, hi in itertools.pairwise(cuts)
             )
 
-        return integrate.quad(over_lambda, 0.0, 1.0, epsabs=0.0, epsrel=1e-9, limit=200)[0]
+        return integrate.quad(over_lambda, 0.0, 1.0, epsabs=0.0, epsrel=1e-7, limit=100)[0]
 
     return integral(0), integral(1), integral(2)
 
