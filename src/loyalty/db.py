@@ -46,6 +46,7 @@ MODEL_MODULES: list[str] = [
     "loyalty.auth.models",
     "loyalty.tiers.models",
     "loyalty.benefits.models",
+    "loyalty.worker.models",
 ]
 
 

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
         description="When set, /metrics needs `Authorization: Bearer <token>` (401 otherwise)",
     )
     worker_max_jobs: int = Field(100, ge=1, description="Jobs one worker runs at once")
+    fanout_chunk_size: int = Field(
+        2_000, ge=1, le=5_000, description="Members per chunk job of a batch run (1-5,000)"
+    )
     worker_in_process: bool | None = Field(
         None, description="Run the arq worker inside the API process; default: on for SQLite"
     )

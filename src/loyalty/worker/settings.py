@@ -12,7 +12,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker, func
 
-from loyalty import clock, db, hooks, redis_embedded
+from loyalty import clock, db, fanout, hooks, redis_embedded
 from loyalty.benefits.tasks import benefits_release_expired, benefits_release_reservation
 from loyalty.events.tasks import events_publish, events_reconcile
 from loyalty.jobs import QUEUE_NAME
@@ -33,6 +33,8 @@ FUNCTIONS: list[Function | WorkerCoroutine] = [
     func(benefits_release_expired, keep_result=0),
     func(points_expire_due, keep_result=0),
     func(points_activate_pending, keep_result=0),
+    # One chunk of a batch run; transient faults retry it (Retry), up to its max tries.
+    func(fanout.jobs_run_chunk, keep_result=0, max_tries=fanout.CHUNK_MAX_TRIES),
 ]
 
 CRON_JOBS = [
@@ -88,7 +90,7 @@ class WorkerSettings:
     on_shutdown = on_shutdown
     queue_name = QUEUE_NAME
     max_jobs = 100
-    poll_delay = 0.1
+    poll_delay = 0.05
     job_timeout = 300
     keep_result = 3600
     health_check_interval = 10
