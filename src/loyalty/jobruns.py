@@ -62,7 +62,11 @@ def schedules(at: datetime | None = None) -> list[Schedule]:
     return found
 
 
-async def recent_runs(*, limit: int = 10, name: str | None = None) -> list[JobRun]:
-    """The latest runs first (of job ``name`` only, if given)."""
+async def recent_runs(
+    *, limit: int = 10, name: str | None = None, before_id: int | None = None
+) -> list[JobRun]:
+    """The latest runs first (of job ``name`` only, if given; older than ``before_id``)."""
     query = JobRun.all() if name is None else JobRun.filter(name=name)
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
     return await query.order_by("-id").limit(limit)
