@@ -155,3 +155,39 @@ def test_transient_faults_are_told_from_failures() -> None:
     wrapped.__cause__ = type("PostgresConnectionError", (Exception,), {"sqlstate": "08006"})()
     assert fanout.is_transient(wrapped)
     assert not fanout.is_transient(ValueError("bad books"))
+
+
+class _Flaky:
+    async def member(self, member_id: int) -> str:
+        raise ConnectionResetError("database connection lost")
+
+    async def finish(self, outcomes: dict[int, str]) -> dict[str, int]:
+        return {}
+
+
+async def test_a_transient_fault_retries_the_chunk_and_counts_as_failure_on_its_last_try(
+    settings: Any,
+) -> None:
+    from arq import Retry
+
+    async def select(period: Any) -> list[int]:
+        return [1, 2]
+
+    async def prepare(chunk: fanout.Chunk) -> fanout.ChunkWork:
+        return _Flaky()
+
+    fanout.register(fanout.BatchJob("test_flaky", "test", "flaky", "", select, prepare))
+    try:
+        launch = await fanout.start(name="test_flaky", chunk_size=5)
+        assert launch.run is not None
+        ctx = {"settings": settings, "job_try": 1}
+        with pytest.raises(Retry):
+            await fanout.jobs_run_chunk(ctx, launch.run.id, 0, [1, 2])
+        assert (await JobRun.get(id=launch.run.id)).chunks_done == 0
+
+        ctx["job_try"] = fanout.CHUNK_MAX_TRIES
+        await fanout.jobs_run_chunk(ctx, launch.run.id, 0, [1, 2])
+        run = await JobRun.get(id=launch.run.id)
+        assert (run.status, run.counts, len(run.errors)) == (RunStatus.FAILED, {"failed": 2}, 2)
+    finally:
+        fanout.JOBS.pop("test_flaky", None)
