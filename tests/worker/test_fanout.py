@@ -64,13 +64,13 @@ async def test_a_chunk_run_twice_is_counted_once() -> None:
     launch = await fanout.start(name=EXPIRE_DUE, chunk_size=2)
     assert launch.run is not None
 
-    first = await fanout.run_chunk(run_id=launch.run.id, number=0, member_ids=launch.chunks[0])
-    again = await fanout.run_chunk(run_id=launch.run.id, number=0, member_ids=launch.chunks[0])
+    first = await fanout.run_chunk(run_id=launch.run.id, number=0)
+    again = await fanout.run_chunk(run_id=launch.run.id, number=0)
 
     assert first.counted and not again.counted
     run = await JobRun.get(id=launch.run.id)
     assert (run.chunks_done, run.counts, run.status) == (1, {"expired": 2}, RunStatus.RUNNING)
-    await fanout.run_chunk(run_id=launch.run.id, number=1, member_ids=launch.chunks[1])
+    await fanout.run_chunk(run_id=launch.run.id, number=1)
     run = await JobRun.get(id=launch.run.id)
     assert (run.chunks_done, run.counts, run.status) == (2, {"expired": 4}, RunStatus.SUCCEEDED)
     assert await PointsEntry.filter(kind=EntryKind.EXPIRE).count() == len(ids)
@@ -85,7 +85,7 @@ async def test_a_chunk_cut_off_half_way_finishes_on_its_next_run() -> None:
 
     await expire_member(member_id=ids[0])
 
-    await fanout.run_chunk(run_id=launch.run.id, number=0, member_ids=launch.chunks[0])
+    await fanout.run_chunk(run_id=launch.run.id, number=0)
 
     run = await JobRun.get(id=launch.run.id)
     assert run.counts == {"expired": 2, "nothing_due": 1} and run.chunks_done == 1
@@ -182,11 +182,11 @@ async def test_a_transient_fault_retries_the_chunk_and_counts_as_failure_on_its_
         assert launch.run is not None
         ctx = {"settings": settings, "job_try": 1}
         with pytest.raises(Retry):
-            await fanout.jobs_run_chunk(ctx, launch.run.id, 0, [1, 2])
+            await fanout.jobs_run_chunk(ctx, launch.run.id, 0)
         assert (await JobRun.get(id=launch.run.id)).chunks_done == 0
 
         ctx["job_try"] = fanout.CHUNK_MAX_TRIES
-        await fanout.jobs_run_chunk(ctx, launch.run.id, 0, [1, 2])
+        await fanout.jobs_run_chunk(ctx, launch.run.id, 0)
         run = await JobRun.get(id=launch.run.id)
         assert (run.status, run.counts, len(run.errors)) == (RunStatus.FAILED, {"failed": 2}, 2)
     finally:

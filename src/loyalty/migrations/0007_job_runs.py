@@ -4,7 +4,7 @@ from tortoise.fields.data import JSON_DUMPS
 from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
-from loyalty.worker.models import RunStatus
+from loyalty.worker.models import ChunkStatus, RunStatus
 
 
 class Migration(migrations.Migration):
@@ -46,6 +46,12 @@ class Migration(migrations.Migration):
                 ("chunks_done", fields.IntField(default=0)),
                 ("counts", fields.JSONField(default=dict, encoder=JSON_DUMPS, decoder=loads)),
                 ("errors", fields.JSONField(default=list, encoder=JSON_DUMPS, decoder=loads)),
+                (
+                    "retry_of",
+                    fields.BigIntField(
+                        null=True, description="The run whose failed members this re-runs"
+                    ),
+                ),
                 ("started_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 (
                     "finished_at",
@@ -72,15 +78,55 @@ class Migration(migrations.Migration):
                 ),
                 ("run_id", fields.BigIntField()),
                 ("chunk", fields.IntField()),
+                (
+                    "status",
+                    fields.CharEnumField(
+                        default=ChunkStatus.PENDING,
+                        description="PENDING: PENDING\nDONE: DONE",
+                        enum_type=ChunkStatus,
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "member_ids",
+                    fields.JSONField(
+                        default=list,
+                        description="Members of the chunk, until done",
+                        encoder=JSON_DUMPS,
+                        decoder=loads,
+                    ),
+                ),
+                ("sends", fields.IntField(default=0, description="Arq jobs queued for the chunk")),
+                (
+                    "last_sent_at",
+                    fields.DatetimeField(
+                        null=True,
+                        description="Start of the current lease",
+                        auto_now=False,
+                        auto_now_add=False,
+                    ),
+                ),
                 ("counts", fields.JSONField(default=dict, encoder=JSON_DUMPS, decoder=loads)),
-                ("finished_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                (
+                    "failed_ids",
+                    fields.JSONField(
+                        default=list,
+                        description="Members that failed in the chunk",
+                        encoder=JSON_DUMPS,
+                        decoder=loads,
+                    ),
+                ),
+                (
+                    "finished_at",
+                    fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+                ),
             ],
             options={
                 "table": "job_run_chunk",
                 "app": "loyalty",
                 "unique_together": (("run_id", "chunk"),),
                 "pk_attr": "id",
-                "table_description": "A finished chunk of a run: the unique key that counts a chunk once, however often it",
+                "table_description": "One chunk of a run, written with the run: its members, so the chunk can be sent again",
             },
             bases=["Model"],
         ),

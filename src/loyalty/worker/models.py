@@ -1,4 +1,4 @@
-"""Job runs: one row per run of a fanned-out job, and one per chunk it finished."""
+"""Job runs: one row per run of a fanned-out job, and one per chunk of it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ class RunStatus(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     PARTIAL = "PARTIAL"
+
+
+class ChunkStatus(StrEnum):
+    PENDING = "PENDING"
+    DONE = "DONE"
 
 
 class JobRun(Model):
@@ -36,6 +41,9 @@ class JobRun(Model):
     chunks_done = fields.IntField(default=0)
     counts = fields.JSONField(default=dict)
     errors = fields.JSONField(default=list)
+    retry_of = fields.BigIntField(
+        null=True, description="The run whose failed members this re-runs"
+    )
     started_at = fields.DatetimeField()
     finished_at = fields.DatetimeField(null=True)
 
@@ -45,14 +53,25 @@ class JobRun(Model):
 
 
 class JobRunChunk(Model):
-    """A finished chunk of a run: the unique key that counts a chunk once, however often it
-    ran (arq delivers at least once)."""
+    """One chunk of a run, written with the run: its members, so the chunk can be sent again
+    from the database alone, and whether it is done.
+
+    PENDING until its work is counted in the run, DONE after (once: the PENDING to DONE
+    update is the guard, however often the chunk ran). ``sends`` counts the arq jobs queued
+    for it and ``last_sent_at`` starts its lease; ``failed_ids`` keeps every member that
+    failed in it (``jobs retry`` re-runs them). The member ids are cleared once it is done.
+    """
 
     id = fields.BigIntField(primary_key=True)
     run_id = fields.BigIntField()
     chunk = fields.IntField()
+    status = fields.CharEnumField(ChunkStatus, max_length=16, default=ChunkStatus.PENDING)
+    member_ids = fields.JSONField(default=list, description="Members of the chunk, until done")
+    sends = fields.IntField(default=0, description="Arq jobs queued for the chunk")
+    last_sent_at = fields.DatetimeField(null=True, description="Start of the current lease")
     counts = fields.JSONField(default=dict)
-    finished_at = fields.DatetimeField()
+    failed_ids = fields.JSONField(default=list, description="Members that failed in the chunk")
+    finished_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "job_run_chunk"

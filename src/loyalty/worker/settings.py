@@ -35,10 +35,13 @@ FUNCTIONS: list[Function | WorkerCoroutine] = [
     func(points_activate_pending, keep_result=0),
     # One chunk of a batch run; transient faults retry it (Retry), up to its max tries.
     func(fanout.jobs_run_chunk, keep_result=0, max_tries=fanout.CHUNK_MAX_TRIES),
+    func(fanout.jobs_reconcile, keep_result=0),
 ]
 
 CRON_JOBS = [
     cron(events_reconcile, second={0, 30}, unique=True, run_at_startup=False),
+    # Chunks of batch runs whose job was lost are sent again (or given up) after their lease.
+    cron(fanout.jobs_reconcile, second={20}, unique=True, run_at_startup=False),
     cron(tiers_review, hour={2}, minute={15}, second={0}, unique=True, run_at_startup=False),
     cron(benefits_release_expired, second={5}, unique=True, run_at_startup=False),
     cron(points_expire_due, minute={10}, second={0}, unique=True, run_at_startup=False),
