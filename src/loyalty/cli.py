@@ -409,6 +409,92 @@ def jobs_run(
         raise typer.Exit(1)
 
 
+@jobs_app.command("retry")
+def jobs_retry(
+    name: str = typer.Argument(..., help="The batch job of the run, e.g. tiers_review"),
+    on_date: str = typer.Option(
+        None, "--date", help="Retry the latest run of this business date (default today)"
+    ),
+    run_id: int = typer.Option(None, "--run", min=1, help="Retry this run (instead of --date)"),
+    enqueue: bool = typer.Option(
+        False, "--enqueue", help="Queue the chunks for the workers instead of running them here"
+    ),
+) -> None:
+    """Run the members that failed in a finished run again, as a new run of the same job and
+    business date (its `retry_of` is the source run).
+
+    By default the chunks run here and the command prints the new run (exit 1 when a member
+    failed again); with --enqueue they are queued for the workers.
+    """
+    from datetime import date
+
+    from loyalty import errors, fanout
+
+    if on_date and run_id:
+        raise typer.BadParameter("give --date or --run, not both", param_hint="--run")
+    try:
+        period = date.fromisoformat(on_date) if on_date else None
+    except ValueError:
+        raise typer.BadParameter("use YYYY-MM-DD", param_hint="--date") from None
+    settings = get_settings()
+
+    async def work() -> tuple[fanout.Launch, Any]:
+        from loyalty import clock
+
+        clock.configure(settings.business_timezone)
+        launch = await fanout.retry(
+            name=name,
+            period=period,
+            run_id=run_id,
+            chunk_size=settings.fanout_chunk_size,
+            trigger="cli",
+        )
+        if not launch.started:
+            return launch, launch.run
+        if enqueue:
+            await _dispatch(settings, launch)
+            return launch, launch.run
+        return launch, await fanout.run_inline(launch)
+
+    try:
+        launch, run = _with_db(settings, work)
+    except (errors.NotFoundError, errors.ValidationError) as error:
+        raise typer.BadParameter(error.message) from error
+    _report(name, launch, run, enqueue=enqueue, what="retry")
+
+
+async def _dispatch(settings: Any, launch: Any) -> None:
+    from arq.connections import create_pool
+
+    from loyalty import fanout, redis_embedded
+    from loyalty.jobs import QUEUE_NAME
+
+    target = redis_embedded.resolve(settings.redis_url, settings.data_dir)
+    redis = await create_pool(target.arq_settings(), default_queue_name=QUEUE_NAME)
+    try:
+        await fanout.dispatch(launch, redis)
+    finally:
+        await redis.aclose()
+
+
+def _report(name: str, launch: Any, run: Any, *, enqueue: bool, what: str = "run") -> None:
+    """Print a started (or still running) run the way `jobs run` does; exit 1 on failures."""
+    of = f"{name} for {launch.period.isoformat()}"
+    if not launch.started:
+        typer.echo(f"run #{run.id} of {of} is still running")
+        return
+    label = f"{what} #{run.id}" + (f" of run #{run.retry_of}" if run.retry_of else "")
+    if enqueue:
+        typer.echo(f"{label}, {of}: {len(launch.chunks)} chunks queued")
+        return
+    counts = " ".join(f"{k}={v}" for k, v in sorted(run.counts.items())) or "nothing to do"
+    typer.echo(f"{label}, {of}: {run.status.value} {counts}")
+    for error in run.errors[:10]:
+        typer.echo(f"  member {error.get('member_id')}: {error.get('error')}", err=True)
+    if run.status.value != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
 def main(argv: list[str] | None = None) -> Any:
     return app(argv)
 
