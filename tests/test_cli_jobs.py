@@ -56,3 +56,30 @@ def test_jobs_run_refuses_a_bad_date_and_an_unknown_job(migrated_database_url: s
     unknown = loyalty(migrated_database_url, "jobs", "run", "nope")
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
     assert unknown.returncode == 2 and "job not found" in unknown.stderr
+
+
+@pytest.mark.usefixtures("orm")
+async def test_jobs_retry_runs_again_only_the_members_that_failed(
+    migrated_database_url: str,
+) -> None:
+    from loyalty.points.models import EntryKind, PointsAccount, PointsEntry
+    from tests.worker.test_fanout import members_with_due_points
+
+    ids = await members_with_due_points(3)
+    await PointsAccount.filter(member_id=ids[1]).update(balance=5)
+    day = clock.today().isoformat()
+    first = loyalty(migrated_database_url, "jobs", "run", "points_expire_due", "--date", day)
+    await PointsAccount.filter(member_id=ids[1]).update(balance=20)
+
+    retried = loyalty(migrated_database_url, "jobs", "retry", "points_expire_due", "--date", day)
+    again = loyalty(migrated_database_url, "jobs", "retry", "points_expire_due", "--date", day)
+    both = loyalty(migrated_database_url, "jobs", "retry", "points_expire_due", "--date", day,
+                   "--run", "1")  # fmt: skip
+
+    assert first.returncode == 1 and "PARTIAL expired=2 failed=1" in first.stdout
+    assert retried.returncode == 0, retried.stderr
+    assert "SUCCEEDED expired=1" in retried.stdout and "of run #" in retried.stdout
+    assert again.returncode == 2 and "no failed members" in again.stderr
+    assert both.returncode == 2 and "not both" in both.stderr
+    entries = await PointsEntry.filter(kind=EntryKind.EXPIRE).values_list("member_id", flat=True)
+    assert sorted(entries) == sorted(ids)
