@@ -300,6 +300,201 @@ def check_ledger() -> None:
     typer.echo("ledger ok")
 
 
+jobs_app = typer.Typer(help="See and drive the scheduled jobs.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+
+@jobs_app.command("list")
+def jobs_list(
+    recent: int = typer.Option(10, min=0, max=100, help="How many recent runs to show"),
+) -> None:
+    """Schedules with their next run, and the recent runs with counts and failures."""
+    from loyalty import jobruns
+
+    settings = get_settings()
+
+    async def work() -> tuple[list[jobruns.Schedule], list[Any]]:
+        return jobruns.schedules(), await jobruns.recent_runs(limit=recent)
+
+    schedules, runs = _with_db(settings, work)
+    typer.echo("SCHEDULES")
+    for item in schedules:
+        batch = " (batch)" if item.batch else ""
+        typer.echo(f"  {item.name:<28} {item.cron:<24} next {item.next_run.isoformat()}{batch}")
+    typer.echo("RECENT RUNS")
+    for run in runs:
+        counts = " ".join(f"{k}={v}" for k, v in sorted(run.counts.items())) or "-"
+        typer.echo(
+            f"  #{run.id} {run.name} {run.period} {run.status.value} "
+            f"chunks {run.chunks_done}/{run.chunks_total} {counts} "
+            f"started {run.started_at.isoformat()}"
+        )
+        for error in run.errors[:5]:
+            typer.echo(f"      member {error.get('member_id')}: {error.get('error')}")
+    if not runs:
+        typer.echo("  (none)")
+
+
+@jobs_app.command("run")
+def jobs_run(
+    name: str = typer.Argument(..., help="A batch job, e.g. tiers_review or points_expire_due"),
+    on_date: str = typer.Option(None, "--date", help="Business date YYYY-MM-DD (default today)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only count the members and chunks"),
+    enqueue: bool = typer.Option(
+        False, "--enqueue", help="Queue the chunks for the workers instead of running them here"
+    ),
+) -> None:
+    """Run a batch job now for a business date, through the same code as its cron.
+
+    By default the chunks run here, one after the other, and the command prints the finished
+    run; with --enqueue they are queued for the workers and the command returns at once.
+    """
+    from datetime import date
+
+    from loyalty import errors, fanout
+
+    try:
+        period = date.fromisoformat(on_date) if on_date else None
+    except ValueError:
+        raise typer.BadParameter("use YYYY-MM-DD", param_hint="--date") from None
+    settings = get_settings()
+
+    async def work() -> tuple[fanout.Launch, Any]:
+        from loyalty import clock
+
+        clock.configure(settings.business_timezone)
+        launch = await fanout.start(
+            name=name,
+            period=period,
+            chunk_size=settings.fanout_chunk_size,
+            trigger="cli",
+            dry_run=dry_run,
+        )
+        if dry_run or not launch.started:
+            return launch, launch.run
+        if enqueue:
+            from arq.connections import create_pool
+
+            from loyalty import redis_embedded
+            from loyalty.jobs import QUEUE_NAME
+
+            target = redis_embedded.resolve(settings.redis_url, settings.data_dir)
+            redis = await create_pool(target.arq_settings(), default_queue_name=QUEUE_NAME)
+            try:
+                await fanout.dispatch(launch, redis)
+            finally:
+                await redis.aclose()
+            return launch, launch.run
+        return launch, await fanout.run_inline(launch)
+
+    try:
+        launch, run = _with_db(settings, work)
+    except (errors.NotFoundError, errors.ValidationError) as error:
+        raise typer.BadParameter(error.message) from error
+    what = f"{name} for {launch.period.isoformat()}"
+    if dry_run:
+        typer.echo(f"dry run {what}: {launch.members} members in {len(launch.chunks)} chunks")
+        return
+    if not launch.started:
+        typer.echo(f"run #{run.id} of {what} is still running")
+        return
+    if enqueue:
+        typer.echo(f"run #{run.id} of {what}: {len(launch.chunks)} chunks queued")
+        return
+    counts = " ".join(f"{k}={v}" for k, v in sorted(run.counts.items())) or "nothing to do"
+    typer.echo(f"run #{run.id} of {what}: {run.status.value} {counts}")
+    for error in run.errors[:10]:
+        typer.echo(f"  member {error.get('member_id')}: {error.get('error')}", err=True)
+    if run.status.value != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    name: str = typer.Argument(..., help="The batch job of the run, e.g. tiers_review"),
+    on_date: str = typer.Option(
+        None, "--date", help="Retry the latest run of this business date (default today)"
+    ),
+    run_id: int = typer.Option(None, "--run", min=1, help="Retry this run (instead of --date)"),
+    enqueue: bool = typer.Option(
+        False, "--enqueue", help="Queue the chunks for the workers instead of running them here"
+    ),
+) -> None:
+    """Run the members that failed in a finished run again, as a new run of the same job and
+    business date (its `retry_of` is the source run).
+
+    By default the chunks run here and the command prints the new run (exit 1 when a member
+    failed again); with --enqueue they are queued for the workers.
+    """
+    from datetime import date
+
+    from loyalty import errors, fanout
+
+    if on_date and run_id:
+        raise typer.BadParameter("give --date or --run, not both", param_hint="--run")
+    try:
+        period = date.fromisoformat(on_date) if on_date else None
+    except ValueError:
+        raise typer.BadParameter("use YYYY-MM-DD", param_hint="--date") from None
+    settings = get_settings()
+
+    async def work() -> tuple[fanout.Launch, Any]:
+        from loyalty import clock
+
+        clock.configure(settings.business_timezone)
+        launch = await fanout.retry(
+            name=name,
+            period=period,
+            run_id=run_id,
+            chunk_size=settings.fanout_chunk_size,
+            trigger="cli",
+        )
+        if not launch.started:
+            return launch, launch.run
+        if enqueue:
+            await _dispatch(settings, launch)
+            return launch, launch.run
+        return launch, await fanout.run_inline(launch)
+
+    try:
+        launch, run = _with_db(settings, work)
+    except (errors.NotFoundError, errors.ValidationError) as error:
+        raise typer.BadParameter(error.message) from error
+    _report(name, launch, run, enqueue=enqueue, what="retry")
+
+
+async def _dispatch(settings: Any, launch: Any) -> None:
+    from arq.connections import create_pool
+
+    from loyalty import fanout, redis_embedded
+    from loyalty.jobs import QUEUE_NAME
+
+    target = redis_embedded.resolve(settings.redis_url, settings.data_dir)
+    redis = await create_pool(target.arq_settings(), default_queue_name=QUEUE_NAME)
+    try:
+        await fanout.dispatch(launch, redis)
+    finally:
+        await redis.aclose()
+
+
+def _report(name: str, launch: Any, run: Any, *, enqueue: bool, what: str = "run") -> None:
+    """Print a started (or still running) run the way `jobs run` does; exit 1 on failures."""
+    of = f"{name} for {launch.period.isoformat()}"
+    if not launch.started:
+        typer.echo(f"run #{run.id} of {of} is still running")
+        return
+    label = f"{what} #{run.id}" + (f" of run #{run.retry_of}" if run.retry_of else "")
+    if enqueue:
+        typer.echo(f"{label}, {of}: {len(launch.chunks)} chunks queued")
+        return
+    counts = " ".join(f"{k}={v}" for k, v in sorted(run.counts.items())) or "nothing to do"
+    typer.echo(f"{label}, {of}: {run.status.value} {counts}")
+    for error in run.errors[:10]:
+        typer.echo(f"  member {error.get('member_id')}: {error.get('error')}", err=True)
+    if run.status.value != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
 def main(argv: list[str] | None = None) -> Any:
     return app(argv)
 

@@ -98,6 +98,18 @@ class Settings(BaseSettings):
     outbox_page_size: int = Field(
         500, ge=1, le=10_000, description="Rows the outbox reconciler claims per page"
     )
+    fanout_chunk_size: int = Field(
+        2_000, ge=1, le=5_000, description="Members per chunk job of a batch run (1-5,000)"
+    )
+    fanout_chunk_lease_seconds: int = Field(
+        600,
+        ge=60,
+        description="A chunk not done this long after it was sent is sent again; keep it "
+        "longer than the chunk job timeout (300 s)",
+    )
+    fanout_chunk_max_resends: int = Field(
+        5, ge=0, le=100, description="Re-sends of a lost chunk before its members count as failed"
+    )
     worker_in_process: bool | None = Field(
         None, description="Run the arq worker inside the API process; default: on for SQLite"
     )

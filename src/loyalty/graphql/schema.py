@@ -24,6 +24,8 @@ from loyalty.graphql.benefits.mutations import BenefitMutation
 from loyalty.graphql.benefits.queries import BenefitQuery
 from loyalty.graphql.context import Info
 from loyalty.graphql.errors import log_errors, should_mask
+from loyalty.graphql.jobs.mutations import JobMutation
+from loyalty.graphql.jobs.queries import JobQuery
 from loyalty.graphql.members.mutations import MemberMutation
 from loyalty.graphql.members.queries import MemberQuery
 from loyalty.graphql.metrics import OperationMetrics
@@ -40,7 +42,14 @@ from loyalty.settings import Settings
 permissions.register({"Query.node": permissions.AUTHENTICATED})
 
 # Order matters only for the printed schema: keep it stable.
-QUERIES: tuple[type, ...] = (MemberQuery, AuthQuery, TierQuery, BenefitQuery, PointsQuery)
+QUERIES: tuple[type, ...] = (
+    MemberQuery,
+    AuthQuery,
+    TierQuery,
+    BenefitQuery,
+    PointsQuery,
+    JobQuery,
+)
 MUTATIONS: tuple[type, ...] = (
     MemberMutation,
     AuthMutation,
@@ -48,6 +57,7 @@ MUTATIONS: tuple[type, ...] = (
     BenefitMutation,
     OrderMutation,
     PointsMutation,
+    JobMutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (PointsSubscription,)
 

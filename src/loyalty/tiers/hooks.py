@@ -10,7 +10,7 @@ from tortoise.expressions import Q, Subquery
 from loyalty import clock, hooks
 from loyalty.members import service as member_service
 from loyalty.tiers import service
-from loyalty.tiers.models import ChangeReason, MemberTier, Tier, TierChange
+from loyalty.tiers.models import ChangeReason, MemberTier, Tier, TierChange, TierReview
 
 
 async def upgrade_on_order(
@@ -40,11 +40,13 @@ class TierMemberData:
     """Merge: the survivor keeps the higher tier (and the later expiry and lock on a tie);
     histories move. Erase: free-text notes go; tiers and dates stay."""
 
-    models: tuple[str, ...] = ("loyalty.MemberTier", "loyalty.TierChange")
+    models: tuple[str, ...] = ("loyalty.MemberTier", "loyalty.TierChange", "loyalty.TierReview")
 
     async def merge(
         self, *, survivor_id: int, merged_id: int, connection: BaseDBAsyncClient
     ) -> None:
+        # The survivor's own reviews stand; the merged member is never reviewed again.
+        await TierReview.filter(member_id=merged_id).using_db(connection).delete()
         await (
             TierChange.filter(member_id=merged_id)
             .using_db(connection)
@@ -112,6 +114,10 @@ class TierMemberData:
                 "expires_at": row.expires_at.isoformat() if row.expires_at else None,
                 "locked_until": row.locked_until.isoformat() if row.locked_until else None,
             },
+            "tier_reviews": [
+                {"date": r.business_date.isoformat(), "outcome": r.outcome}
+                for r in await TierReview.filter(member_id=member_id).order_by("business_date")
+            ],
             "tier_history": [
                 {
                     "from": c.from_code,

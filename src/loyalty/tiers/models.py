@@ -122,3 +122,22 @@ class TierChange(Model):
     class Meta:
         table = "tier_change"
         indexes = (Index(fields=("member_id", "at"), name="tier_change_member_idx"),)
+
+
+class TierReview(Model):
+    """One member's review for one business date: the key that makes a review idempotent.
+
+    Written in the transaction that applies the review's outcome, so a review run again for
+    the same date (a retried chunk, an operator re-running a day) finds it and changes nothing.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    member_id = fields.BigIntField()
+    business_date = fields.DateField(description="The business day the review stands for")
+    outcome = fields.CharField(max_length=32, description="renewed, downgraded, upgraded, kept")
+    run_id = fields.BigIntField(null=True, description="The job run that did it")
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "tier_review"
+        unique_together = (("member_id", "business_date"),)

@@ -9,16 +9,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import structlog
 from tortoise.transactions import in_transaction
 
-from loyalty import clock
+from loyalty import clock, db
 from loyalty.events import service as events
 from loyalty.events.models import Event
+from loyalty.members.models import MemberStatus
+from loyalty.points.service import ledger
 from loyalty.tiers import metrics, service
-from loyalty.tiers.models import ChangeReason, DowngradePolicy, MemberTier, Tier
+from loyalty.tiers.models import ChangeReason, DowngradePolicy, MemberTier, Tier, TierReview
 from loyalty.tiers.rules import TierRule
 
 log = structlog.get_logger(__name__)
@@ -149,7 +151,7 @@ async def reevaluate(
     return report
 
 
-async def send_notices() -> int:
+async def send_notices(*, member_ids: Sequence[int] | None = None) -> int:
     """Record a ``tier.downgrade_notice`` event for members whose tier expires within the
     policy's notice days and who, at the current pace, would not keep it. The payload says
     what is needed: ``needed`` more (metric unit) by ``expires_at``. One notice per member and
@@ -161,9 +163,12 @@ async def send_notices() -> int:
     now = clock.now()
     horizon = now + timedelta(days=policy.notice_days)
     by_id = {t.id: (i, t) for i, t in enumerate(tiers)}
-    rows = await MemberTier.filter(
+    candidates = MemberTier.filter(
         expires_at__gt=now, expires_at__lte=horizon, member__status="ACTIVE"
-    ).values("member_id", "tier_id", "expires_at", "locked_until")
+    )
+    if member_ids is not None:
+        candidates = candidates.filter(member_id__in=list(member_ids))
+    rows = await candidates.values("member_id", "tier_id", "expires_at", "locked_until")
     groups: dict[int, dict[int, datetime]] = defaultdict(dict)
     expiry: dict[int, datetime] = {}
     for row in rows:
@@ -179,6 +184,8 @@ async def send_notices() -> int:
         ordinal, tier = by_id[tier_id]
         lower = tiers[ordinal - 1]
         sums = await metrics.sums_since(metric=tier.metric, bounds=bounds)  # type: ignore[arg-type]
+        if not sums:
+            continue
         async with in_transaction() as conn:
             for member_id, so_far in sums.items():
                 if so_far >= tier.threshold:
@@ -208,3 +215,152 @@ async def send_notices() -> int:
                 )
                 sent += 1
     return sent
+
+
+# --- the review of one member for one business date (the fanned-out run) --------------------
+
+KEPT = "kept"
+ALREADY_REVIEWED = "already_reviewed"
+
+
+async def active_member_ids() -> list[int]:
+    """Every ACTIVE member, ascending: the selection of a tier review run."""
+    from loyalty.members.models import Member
+
+    rows = (
+        await Member.filter(status=MemberStatus.ACTIVE).order_by("id").values_list("id", flat=True)
+    )
+    return [int(r) for r in rows]  # type: ignore[call-overload]
+
+
+@dataclass
+class ChunkReview:
+    """A chunk of a review run: every member's qualifying tier from one statement, then each
+    member reviewed in a transaction of its own (:func:`review_member`)."""
+
+    business_date: date
+    run_id: int | None
+    tiers: list[Tier]
+    qualified: dict[int, int]
+    downgrade_policy: DowngradePolicy
+
+    @classmethod
+    async def prepare(
+        cls, member_ids: Sequence[int], *, business_date: date, run_id: int | None
+    ) -> ChunkReview:
+        tiers = await service.ladder()
+        policy = await service.get_policy()
+        qualified: dict[int, int] = {}
+        if len(tiers) >= 2 and member_ids:
+            now = clock.now()
+            rules = [TierRule.from_model(t) for t in tiers]
+            q = metrics.Sql(metrics.connection_or_default(None))
+            measures = metrics.measures_of(rules, now)
+            lo, hi = min(member_ids), max(member_ids)
+            span = f"SELECT id FROM member WHERE id BETWEEN {q.bind(lo)} AND {q.bind(hi)}"
+            sql = (
+                f"WITH v AS ({metrics.values_cte(q, measures, span)}) "
+                f"SELECT v.member_id, {metrics.qualifying_sql(q, rules, measures, now, 'v')} AS q "
+                "FROM v"
+            )
+            wanted = set(member_ids)
+            for row in await q.rows(sql):
+                if int(row["member_id"]) in wanted:
+                    qualified[int(row["member_id"])] = int(row["q"])
+        return cls(business_date, run_id, tiers, qualified, policy.downgrade_policy)
+
+    async def member(self, member_id: int) -> str:
+        if len(self.tiers) < 2:
+            return KEPT
+        return await review_member(
+            member_id=member_id,
+            business_date=self.business_date,
+            qualified=self.qualified.get(member_id, 0),
+            tiers=self.tiers,
+            downgrade_policy=self.downgrade_policy,
+            run_id=self.run_id,
+        )
+
+    async def finish(self, outcomes: dict[int, str]) -> dict[str, int]:
+        reviewed = [m for m, outcome in outcomes.items() if outcome != "failed"]
+        notices = await send_notices(member_ids=reviewed) if reviewed else 0
+        return {"notices": notices} if notices else {}
+
+
+@db.retry_conflicts
+async def review_member(
+    *,
+    member_id: int,
+    business_date: date,
+    qualified: int,
+    tiers: Sequence[Tier],
+    downgrade_policy: DowngradePolicy,
+    run_id: int | None = None,
+) -> str:
+    """Review one member for ``business_date``: renew an expired tier the member still
+    qualifies for, move an expired one per policy, or upgrade to ``qualified`` (the ordinal
+    of the highest tier the member's activity qualifies for). Returns ``renewed``,
+    ``downgraded``, ``upgraded``, ``kept`` (nothing to do) or ``already_reviewed``.
+
+    Idempotent per member and date: a review that changed something writes a
+    :class:`TierReview` in its transaction, and a second review for the date finds it. Takes
+    the member row lock first (the ledger's lock order), then the tier row.
+    """
+    async with in_transaction() as conn:
+        member = await ledger.lock_member(conn, member_id)
+        if member.id != member_id or member.status is not MemberStatus.ACTIVE:
+            return KEPT
+        done = (
+            await TierReview.filter(member_id=member_id, business_date=business_date)
+            .using_db(conn)
+            .first()
+        )
+        if done is not None:
+            same_run = run_id is not None and done.run_id == run_id
+            return done.outcome if same_run else ALREADY_REVIEWED
+        now = clock.now()
+        row = await MemberTier.filter(member_id=member_id).using_db(conn).first()
+        ordinal_of = {t.id: i for i, t in enumerate(tiers)}
+        current = ordinal_of.get(row.tier_id, 0) if row is not None else 0  # type: ignore[attr-defined]
+        locked = row is not None and row.locked_until is not None and row.locked_until > now
+        expired = (
+            row is not None and row.expires_at is not None and row.expires_at <= now and not locked
+        )
+        target = current
+        if expired:
+            target = qualified
+            if qualified < current and downgrade_policy == DowngradePolicy.ONE_DOWN:
+                target = max(qualified, current - 1)
+        elif qualified > current:
+            target = qualified
+        if expired and target == current:
+            renewed = (
+                await MemberTier.filter(
+                    member_id=member_id, tier_id=tiers[current].id, expires_at__lte=now
+                )
+                .using_db(conn)
+                .update(expires_at=TierRule.from_model(tiers[current]).expiry_from(now))
+            )
+            outcome = "renewed" if renewed else KEPT
+        elif target != current:
+            change = await service.move(
+                member_id=member_id,
+                expected=tiers[current],
+                target=tiers[target],
+                reason=ChangeReason.REVIEW,
+                actor=service.SYSTEM_ACTOR,
+                connection=conn,
+            )
+            outcome = KEPT if change is None else "upgraded" if target > current else "downgraded"
+        else:
+            outcome = KEPT
+        if outcome != KEPT:
+            await TierReview.create(
+                member_id=member_id,
+                business_date=business_date,
+                outcome=outcome,
+                run_id=run_id,
+                at=now,
+                using_db=conn,
+            )
+        return outcome

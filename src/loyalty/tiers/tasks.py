@@ -2,21 +2,47 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import structlog
 
+from loyalty import fanout
 from loyalty.events import service as events
 from loyalty.tiers import review, service
 from loyalty.tiers.models import ChangeReason
 
 log = structlog.get_logger(__name__)
 
+REVIEW = "tiers_review"
 
-async def tiers_review(ctx: dict[str, Any]) -> dict[str, Any]:
-    """Daily: renew or downgrade expired tiers, catch up upgrades, record downgrade notices."""
-    report = await review.review()
-    return dict(report.__dict__)
+
+async def _select(period: date) -> list[int]:
+    return await review.active_member_ids()
+
+
+async def _prepare(chunk: fanout.Chunk) -> fanout.ChunkWork:
+    return await review.ChunkReview.prepare(
+        chunk.member_ids, business_date=chunk.period, run_id=chunk.run_id
+    )
+
+
+fanout.register(
+    fanout.BatchJob(
+        name=REVIEW,
+        domain="tiers",
+        action="review",
+        description="Renew or move expired tiers, catch up upgrades, record downgrade notices "
+        "(one review per member and business date)",
+        select=_select,
+        prepare=_prepare,
+    )
+)
+
+
+async def tiers_review(ctx: dict[str, Any]) -> int:
+    """Daily: start today's review run over every active member; returns its id."""
+    return await fanout.launch_from_cron(ctx, REVIEW)
 
 
 async def tiers_reevaluate(ctx: dict[str, Any]) -> int:

@@ -12,7 +12,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker, func
 
-from loyalty import clock, db, hooks, redis_embedded
+from loyalty import clock, db, fanout, hooks, redis_embedded
 from loyalty.benefits.tasks import benefits_release_expired, benefits_release_reservation
 from loyalty.events.tasks import events_publish, events_reconcile
 from loyalty.jobs import QUEUE_NAME
@@ -33,10 +33,15 @@ FUNCTIONS: list[Function | WorkerCoroutine] = [
     func(benefits_release_expired, keep_result=0),
     func(points_expire_due, keep_result=0),
     func(points_activate_pending, keep_result=0),
+    # One chunk of a batch run; transient faults retry it (Retry), up to its max tries.
+    func(fanout.jobs_run_chunk, keep_result=0, max_tries=fanout.CHUNK_MAX_TRIES),
+    func(fanout.jobs_reconcile, keep_result=0),
 ]
 
 CRON_JOBS = [
     cron(events_reconcile, second={0, 30}, unique=True, run_at_startup=False),
+    # Chunks of batch runs whose job was lost are sent again (or given up) after their lease.
+    cron(fanout.jobs_reconcile, second={20}, unique=True, run_at_startup=False),
     cron(tiers_review, hour={2}, minute={15}, second={0}, unique=True, run_at_startup=False),
     cron(benefits_release_expired, second={5}, unique=True, run_at_startup=False),
     cron(points_expire_due, minute={10}, second={0}, unique=True, run_at_startup=False),
@@ -88,7 +93,7 @@ class WorkerSettings:
     on_shutdown = on_shutdown
     queue_name = QUEUE_NAME
     max_jobs = 100
-    poll_delay = 0.1
+    poll_delay = 0.05
     job_timeout = 300
     keep_result = 3600
     health_check_interval = 10

@@ -31,6 +31,18 @@ class ExpirySweep:
     failed: list[int] = field(default_factory=list)
 
 
+async def due_member_ids() -> list[int]:
+    """Every member holding a lot past its expiry with points left, ascending (one
+    statement): the selection of a points expiry run."""
+    rows = (
+        await PointsEntry.filter(remaining__gt=0, expires_at__lt=clock.now())
+        .distinct()
+        .order_by("member_id")
+        .values_list("member_id", flat=True)
+    )
+    return [int(r) for r in rows]  # type: ignore[call-overload]
+
+
 async def members_with_due_lots(*, limit: int = CHUNK_SIZE, after: int = 0) -> list[int]:
     """Members holding at least one lot past its expiry with points left, by id above
     ``after`` (keyset), at most ``limit``."""
@@ -80,3 +92,9 @@ async def expire_due(*, chunk_size: int = CHUNK_SIZE) -> ExpirySweep:
                 sweep.expired[member_id] = expired
         after = chunk[-1]
     return sweep
+
+
+async def expire_member_outcome(*, member_id: int) -> str:
+    """One member of an expiry run: ``expired`` when points expired, else ``nothing_due``
+    (another write, or an earlier try of the chunk, expired them first)."""
+    return "expired" if await expire_member(member_id=member_id) else "nothing_due"
