@@ -59,9 +59,24 @@ class PrivateRedis:
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 10
-        while not os.path.exists(self.socket):
+        while not self._answers():
             assert time.monotonic() < deadline, "redis-server did not start"
             time.sleep(0.02)
+
+    def _answers(self) -> bool:
+        """True once the server answers PING on its socket (the file appears before it listens)."""
+        import socket
+
+        if not os.path.exists(self.socket):
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1)
+            try:
+                probe.connect(self.socket)
+                probe.sendall(b"PING\r\n")
+                return probe.recv(16).startswith(b"+PONG")
+            except OSError:
+                return False
 
     def kill(self) -> None:
         assert self.process is not None
