@@ -23,6 +23,7 @@ BOOKKEEPING = frozenset(
         "consent",
         "member_tag",
         "event",
+        "outbox",
         "refresh_token",
         "points_account",
         "member_tier",
