@@ -47,6 +47,7 @@ MODEL_MODULES: list[str] = [
     "loyalty.auth.models",
     "loyalty.tiers.models",
     "loyalty.benefits.models",
+    "loyalty.webhooks.models",
 ]
 
 

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     outbox_page_size: int = Field(
         500, ge=1, le=10_000, description="Rows the outbox reconciler claims per page"
     )
+    webhook_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="How long a webhook endpoint has to answer a delivery"
+    )
     worker_in_process: bool | None = Field(
         None, description="Run the arq worker inside the API process; default: on for SQLite"
     )

@@ -28,6 +28,8 @@ from loyalty.graphql.members.mutations import MemberMutation
 from loyalty.graphql.members.queries import MemberQuery
 from loyalty.graphql.metrics import OperationMetrics
 from loyalty.graphql.orders.mutations import OrderMutation
+from loyalty.graphql.outbox.mutations import OutboxMutation
+from loyalty.graphql.outbox.queries import OutboxQuery
 from loyalty.graphql.points.mutations import PointsMutation
 from loyalty.graphql.points.queries import PointsQuery
 from loyalty.graphql.points.subscriptions import PointsSubscription
@@ -35,12 +37,22 @@ from loyalty.graphql.scalars import SCALAR_MAP
 from loyalty.graphql.suggestions import CachedValidation, HiddenSuggestionsExecutor
 from loyalty.graphql.tiers.mutations import TierMutation
 from loyalty.graphql.tiers.queries import TierQuery
+from loyalty.graphql.webhooks.mutations import WebhookMutation
+from loyalty.graphql.webhooks.queries import WebhookQuery
 from loyalty.settings import Settings
 
 permissions.register({"Query.node": permissions.AUTHENTICATED})
 
 # Order matters only for the printed schema: keep it stable.
-QUERIES: tuple[type, ...] = (MemberQuery, AuthQuery, TierQuery, BenefitQuery, PointsQuery)
+QUERIES: tuple[type, ...] = (
+    MemberQuery,
+    AuthQuery,
+    TierQuery,
+    BenefitQuery,
+    PointsQuery,
+    WebhookQuery,
+    OutboxQuery,
+)
 MUTATIONS: tuple[type, ...] = (
     MemberMutation,
     AuthMutation,
@@ -48,6 +60,8 @@ MUTATIONS: tuple[type, ...] = (
     BenefitMutation,
     OrderMutation,
     PointsMutation,
+    WebhookMutation,
+    OutboxMutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (PointsSubscription,)
 

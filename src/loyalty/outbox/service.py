@@ -26,7 +26,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
 
-from loyalty import clock, db
+from loyalty import clock, db, errors
 from loyalty.outbox.models import DUE_STATUSES, OutboxMessage, OutboxStatus
 from loyalty.outbox.senders import Delivery, Suppressed, Undeliverable, sender_for
 from loyalty.points import sql
@@ -34,6 +34,8 @@ from loyalty.settings import Settings, get_settings
 
 # Longest error text kept on a row.
 ERROR_CHARS = 2_000
+# Longest kind of a row.
+KIND_CHARS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,17 +81,40 @@ async def add(
     dedupe_key: str,
     payload: dict[str, Any],
     member_id: int | None = None,
+    row_id: uuid.UUID | None = None,
     connection: BaseDBAsyncClient | None = None,
 ) -> uuid.UUID:
     """Insert a PENDING row, due now, unless ``dedupe_key`` exists; returns the row's id.
 
     Runs in the caller's transaction (pass its connection)."""
+    row, _created = await add_row(
+        kind=kind,
+        dedupe_key=dedupe_key,
+        payload=payload,
+        member_id=member_id,
+        row_id=row_id,
+        connection=connection,
+    )
+    return row.id
+
+
+async def add_row(
+    *,
+    kind: str,
+    dedupe_key: str,
+    payload: dict[str, Any],
+    member_id: int | None = None,
+    row_id: uuid.UUID | None = None,
+    connection: BaseDBAsyncClient | None = None,
+) -> tuple[OutboxMessage, bool]:
+    """:func:`add`, returning the row and whether this call created it (False: the dedupe
+    key existed). ``row_id`` sets the id (default: a random one)."""
     existing = await OutboxMessage.filter(dedupe_key=dedupe_key).using_db(connection).first()
     if existing is not None:
-        return existing.id
+        return existing, False
     now = clock.now()
     row = await OutboxMessage.create(
-        id=uuid.uuid4(),
+        id=row_id or uuid.uuid4(),
         kind=kind,
         dedupe_key=dedupe_key,
         member_id=member_id,
@@ -99,7 +124,7 @@ async def add(
         created_at=now,
         using_db=connection,
     )
-    return row.id
+    return row, True
 
 
 def _id_param(conn: BaseDBAsyncClient, value: uuid.UUID) -> Any:
@@ -308,7 +333,12 @@ async def deliver_all_due(
 
 async def retry_dead(*, kind: str | None = None) -> int:
     """Put DEAD rows (of ``kind``, or all) back to PENDING with fresh attempts, due now;
-    returns how many."""
+    returns how many. Raises :class:`~loyalty.errors.ValidationError` for a blank kind or
+    one longer than a kind can be."""
+    if kind is not None and not 0 < len(kind) <= KIND_CHARS:
+        raise errors.ValidationError(
+            errors.FieldError("kind", f"1 to {KIND_CHARS} characters, or omit it.", "INVALID")
+        )
     query = OutboxMessage.filter(status=OutboxStatus.DEAD)
     if kind is not None:
         query = query.filter(kind=kind)
