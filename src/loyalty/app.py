@@ -22,6 +22,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 from loyalty import clock, db, hooks, observability, redis_embedded, request_cache
 from loyalty.jobs import QUEUE_NAME
 from loyalty.observability import HTTP_REQUESTS, configure_logging
+from loyalty.outbox import service as outbox
 from loyalty.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
@@ -107,6 +108,10 @@ def create_app(
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
             )
+        try:
+            await asyncio.wait_for(outbox.refresh_metrics(), timeout=2)
+        except Exception as exc:  # a scrape still answers with what the process counted
+            log.warning("metrics.outbox_unavailable", error=type(exc).__name__)
         return Response(observability.scrape(), media_type=observability.METRICS_CONTENT_TYPE)
 
     routes: list[BaseRoute] = [

@@ -48,6 +48,7 @@ MODEL_MODULES: list[str] = [
     "loyalty.tiers.models",
     "loyalty.benefits.models",
     "loyalty.worker.models",
+    "loyalty.webhooks.models",
 ]
 
 

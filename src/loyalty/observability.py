@@ -12,6 +12,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -58,6 +59,41 @@ JOBS = Counter(
     "Jobs run by function and outcome.",
     ["function", "outcome"],
     registry=REGISTRY,
+)
+
+OUTBOX_DELIVERED = Counter(
+    "loyalty_outbox_delivered_total",
+    "Outbox rows the receiver accepted, by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
+OUTBOX_FAILED = Counter(
+    "loyalty_outbox_failed_total",
+    "Outbox delivery attempts that failed and will be retried, by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
+OUTBOX_DEAD = Counter(
+    "loyalty_outbox_dead_total",
+    "Outbox rows given up (attempts exhausted or refused for good), by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
+# Gauges are set from the database at each scrape (and by the reconciler): the latest
+# value wins across processes.
+OUTBOX_ROWS = Gauge(
+    "loyalty_outbox_rows",
+    "Outbox rows by status and kind.",
+    ["status", "kind"],
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
+)
+OUTBOX_OLDEST_PENDING_AGE = Gauge(
+    "loyalty_outbox_oldest_pending_age_seconds",
+    "Seconds the oldest unfinished outbox row (PENDING, FAILED, IN_FLIGHT) has waited; "
+    "0 when none waits.",
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 
 

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     fanout_chunk_max_resends: int = Field(
         5, ge=0, le=100, description="Re-sends of a lost chunk before its members count as failed"
     )
+    webhook_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="How long a webhook endpoint has to answer a delivery"
+    )
     worker_in_process: bool | None = Field(
         None, description="Run the arq worker inside the API process; default: on for SQLite"
     )

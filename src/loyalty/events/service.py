@@ -26,6 +26,7 @@ from loyalty.jobs import JobQueue
 from loyalty.outbox import service as outbox
 from loyalty.outbox.senders import STREAM, STREAM_MAXLEN
 from loyalty.points import sql
+from loyalty.webhooks import service as webhooks
 
 __all__ = ["STREAM", "STREAM_MAXLEN"]
 
@@ -38,14 +39,28 @@ async def record(
     member_id: int | None = None,
     connection: BaseDBAsyncClient | None = None,
 ) -> uuid.UUID:
-    """Insert the event unless ``dedupe_key`` exists; returns the (existing) event id."""
-    return await outbox.add(
+    """Insert the event unless ``dedupe_key`` exists; returns the (existing) event id.
+
+    A new event also gets, in the same transaction, one webhook delivery per active endpoint
+    subscribed to its kind (:func:`loyalty.webhooks.service.add_deliveries`)."""
+    row, created = await outbox.add_row(
         kind=kind,
         dedupe_key=dedupe_key,
         payload=payload,
         member_id=member_id,
         connection=connection,
     )
+    if created:
+        await webhooks.add_deliveries(
+            event_id=row.id,
+            kind=kind,
+            dedupe_key=dedupe_key,
+            payload=payload,
+            member_id=member_id,
+            created_at=row.created_at,
+            connection=connection,
+        )
+    return row.id
 
 
 def publish_later(jobs: JobQueue, event_id: uuid.UUID) -> None:
@@ -54,10 +69,15 @@ def publish_later(jobs: JobQueue, event_id: uuid.UUID) -> None:
 
 
 async def publish(*, event_id: uuid.UUID, redis: Any) -> bool:
-    """Claim the event and push it to the Redis stream; False when it was not due (already
-    sent, held by another sender, or waiting for its next attempt) or the push failed (the
-    row is then retried with backoff)."""
+    """Claim the event and push it to the Redis stream, then send its due webhook
+    deliveries; False when the event was not due (already sent, held by another sender, or
+    waiting for its next attempt) or the push failed (the row is then retried with
+    backoff)."""
     report = await outbox.deliver(redis=redis, ids=[event_id], limit=1)
+    deliveries = await webhooks.delivery_ids(event_id)
+    if deliveries:
+        # The event's webhook deliveries go out with it (the reconciler retries them).
+        await outbox.deliver(redis=redis, ids=deliveries, limit=len(deliveries))
     return report.sent == 1
 
 

@@ -50,6 +50,10 @@ async def events_reconcile(ctx: dict[str, Any], page_size: int | None = None) ->
         if len(requests) < size:
             break
         after = requests[-1].id
+    try:
+        await outbox.refresh_metrics()
+    except Exception as exc:  # the gauges wait for the next pass or scrape
+        log.warning("events.reconcile_metrics_failed", error=type(exc).__name__)
     if report.claimed or sent_jobs:
         log.info(
             "events.reconcile",

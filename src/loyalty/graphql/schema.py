@@ -30,6 +30,8 @@ from loyalty.graphql.members.mutations import MemberMutation
 from loyalty.graphql.members.queries import MemberQuery
 from loyalty.graphql.metrics import OperationMetrics
 from loyalty.graphql.orders.mutations import OrderMutation
+from loyalty.graphql.outbox.mutations import OutboxMutation
+from loyalty.graphql.outbox.queries import OutboxQuery
 from loyalty.graphql.points.mutations import PointsMutation
 from loyalty.graphql.points.queries import PointsQuery
 from loyalty.graphql.points.subscriptions import PointsSubscription
@@ -37,6 +39,8 @@ from loyalty.graphql.scalars import SCALAR_MAP
 from loyalty.graphql.suggestions import CachedValidation, HiddenSuggestionsExecutor
 from loyalty.graphql.tiers.mutations import TierMutation
 from loyalty.graphql.tiers.queries import TierQuery
+from loyalty.graphql.webhooks.mutations import WebhookMutation
+from loyalty.graphql.webhooks.queries import WebhookQuery
 from loyalty.settings import Settings
 
 permissions.register({"Query.node": permissions.AUTHENTICATED})
@@ -49,6 +53,8 @@ QUERIES: tuple[type, ...] = (
     BenefitQuery,
     PointsQuery,
     JobQuery,
+    WebhookQuery,
+    OutboxQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     MemberMutation,
@@ -58,6 +64,8 @@ MUTATIONS: tuple[type, ...] = (
     OrderMutation,
     PointsMutation,
     JobMutation,
+    WebhookMutation,
+    OutboxMutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (PointsSubscription,)
 

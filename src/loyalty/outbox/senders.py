@@ -68,12 +68,20 @@ async def to_event_stream(delivery: Delivery, *, redis: Any) -> None:
     )
 
 
-# Kind or kind family → sender. Webhook deliveries and member messages add theirs here.
+async def to_webhook(delivery: Delivery, *, redis: Any) -> None:
+    """POST a webhook delivery to its endpoint (:mod:`loyalty.webhooks.sender`)."""
+    from loyalty.webhooks import sender  # the webhooks domain builds on this module
+
+    await sender.post(delivery)
+
+
+# Kind or kind family → sender. Member messages add theirs here.
 SENDERS: dict[str, Sender] = {
     "member": to_event_stream,
     "order": to_event_stream,
     "points": to_event_stream,
     "tier": to_event_stream,
+    "webhook": to_webhook,
 }
 
 

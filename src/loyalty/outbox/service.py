@@ -26,7 +26,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count
 
-from loyalty import clock, db
+from loyalty import clock, db, errors, observability
 from loyalty.outbox.models import DUE_STATUSES, OutboxMessage, OutboxStatus
 from loyalty.outbox.senders import Delivery, Suppressed, Undeliverable, sender_for
 from loyalty.points import sql
@@ -34,6 +34,8 @@ from loyalty.settings import Settings, get_settings
 
 # Longest error text kept on a row.
 ERROR_CHARS = 2_000
+# Longest kind of a row.
+KIND_CHARS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,17 +81,40 @@ async def add(
     dedupe_key: str,
     payload: dict[str, Any],
     member_id: int | None = None,
+    row_id: uuid.UUID | None = None,
     connection: BaseDBAsyncClient | None = None,
 ) -> uuid.UUID:
     """Insert a PENDING row, due now, unless ``dedupe_key`` exists; returns the row's id.
 
     Runs in the caller's transaction (pass its connection)."""
+    row, _created = await add_row(
+        kind=kind,
+        dedupe_key=dedupe_key,
+        payload=payload,
+        member_id=member_id,
+        row_id=row_id,
+        connection=connection,
+    )
+    return row.id
+
+
+async def add_row(
+    *,
+    kind: str,
+    dedupe_key: str,
+    payload: dict[str, Any],
+    member_id: int | None = None,
+    row_id: uuid.UUID | None = None,
+    connection: BaseDBAsyncClient | None = None,
+) -> tuple[OutboxMessage, bool]:
+    """:func:`add`, returning the row and whether this call created it (False: the dedupe
+    key existed). ``row_id`` sets the id (default: a random one)."""
     existing = await OutboxMessage.filter(dedupe_key=dedupe_key).using_db(connection).first()
     if existing is not None:
-        return existing.id
+        return existing, False
     now = clock.now()
     row = await OutboxMessage.create(
-        id=uuid.uuid4(),
+        id=row_id or uuid.uuid4(),
         kind=kind,
         dedupe_key=dedupe_key,
         member_id=member_id,
@@ -99,7 +124,7 @@ async def add(
         created_at=now,
         using_db=connection,
     )
-    return row.id
+    return row, True
 
 
 def _id_param(conn: BaseDBAsyncClient, value: uuid.UUID) -> Any:
@@ -221,7 +246,7 @@ async def deliver(
     report = DeliveryReport(claimed=len(claimed))
     if claimed:
         report.last_id = max(claimed, key=lambda d: str(d.id)).id
-    sent: list[uuid.UUID] = []
+    sent: dict[str, list[uuid.UUID]] = {}  # by kind
     for delivery in claimed:
         try:
             await sender_for(delivery.kind)(delivery, redis=redis)
@@ -249,10 +274,10 @@ async def deliver(
                     next_attempt_at=clock.now() + backoff(delivery.attempt, policy),
                 )
         else:
-            sent.append(delivery.id)
-    if sent:
-        report.sent = await OutboxMessage.filter(
-            id__in=sent, claimed_by=token, status=OutboxStatus.IN_FLIGHT
+            sent.setdefault(delivery.kind, []).append(delivery.id)
+    for kind, sent_ids in sent.items():
+        marked = await OutboxMessage.filter(
+            id__in=sent_ids, claimed_by=token, status=OutboxStatus.IN_FLIGHT
         ).update(
             status=OutboxStatus.SENT,
             sent_at=clock.now(),
@@ -260,13 +285,26 @@ async def deliver(
             claimed_by=None,
             claimed_until=None,
         )
+        report.sent += marked
+        if marked:
+            observability.OUTBOX_DELIVERED.labels(kind=kind).inc(marked)
     return report
 
 
+_OUTCOME_COUNTERS = {
+    OutboxStatus.FAILED: observability.OUTBOX_FAILED,
+    OutboxStatus.DEAD: observability.OUTBOX_DEAD,
+}
+
+
 async def _finish(delivery: Delivery, token: str, **changes: Any) -> int:
-    return await OutboxMessage.filter(
+    marked = await OutboxMessage.filter(
         id=delivery.id, claimed_by=token, status=OutboxStatus.IN_FLIGHT
     ).update(claimed_by=None, claimed_until=None, **changes)
+    counter = _OUTCOME_COUNTERS.get(changes["status"])
+    if marked and counter is not None:
+        counter.labels(kind=delivery.kind).inc(marked)
+    return marked
 
 
 async def reclaim_expired(*, policy: Policy | None = None) -> int:
@@ -274,19 +312,23 @@ async def reclaim_expired(*, policy: Policy | None = None) -> int:
     used up: a row that keeps killing its sender stops); returns how many."""
     policy = policy or default_policy()
     now = clock.now()
-    return await sql.execute(
+    rows = await sql.fetch(
         db.connection(),
         "UPDATE outbox SET "
         "status = CASE WHEN attempts >= ? THEN 'DEAD' ELSE 'PENDING' END, "
         "last_error = CASE WHEN attempts >= ? THEN 'claim expired before it finished' "
         "ELSE last_error END, "
         "next_attempt_at = ?, claimed_by = NULL, claimed_until = NULL "
-        "WHERE status = 'IN_FLIGHT' AND claimed_until < ?",
+        "WHERE status = 'IN_FLIGHT' AND claimed_until < ? RETURNING kind, status",
         policy.max_attempts,
         policy.max_attempts,
         now,
         now,
     )
+    for row in rows:
+        if row["status"] == OutboxStatus.DEAD.value:
+            observability.OUTBOX_DEAD.labels(kind=row["kind"]).inc()
+    return len(rows)
 
 
 async def deliver_all_due(
@@ -308,7 +350,12 @@ async def deliver_all_due(
 
 async def retry_dead(*, kind: str | None = None) -> int:
     """Put DEAD rows (of ``kind``, or all) back to PENDING with fresh attempts, due now;
-    returns how many."""
+    returns how many. Raises :class:`~loyalty.errors.ValidationError` for a blank kind or
+    one longer than a kind can be."""
+    if kind is not None and not 0 < len(kind) <= KIND_CHARS:
+        raise errors.ValidationError(
+            errors.FieldError("kind", f"1 to {KIND_CHARS} characters, or omit it.", "INVALID")
+        )
     query = OutboxMessage.filter(status=OutboxStatus.DEAD)
     if kind is not None:
         query = query.filter(kind=kind)
@@ -349,3 +396,21 @@ async def stats() -> OutboxStats:
     oldest_at: datetime | None = oldest  # type: ignore[assignment]
     age = clock.now() - oldest_at if oldest_at is not None else None
     return OutboxStats(counts=counts, oldest_pending_age=age)
+
+
+# (status, kind) pairs this process has set, so a pair that has no rows any more reads 0.
+_GAUGED: set[tuple[str, str]] = set()
+
+
+async def refresh_metrics() -> OutboxStats:
+    """Set the outbox depth and oldest-pending-age gauges from the database; returns the
+    stats they were set from."""
+    current = await stats()
+    for pair in _GAUGED - current.counts.keys():
+        observability.OUTBOX_ROWS.labels(status=pair[0], kind=pair[1]).set(0)
+    for (status, kind), n in current.counts.items():
+        observability.OUTBOX_ROWS.labels(status=status, kind=kind).set(n)
+    _GAUGED.update(current.counts)
+    age = current.oldest_pending_age
+    observability.OUTBOX_OLDEST_PENDING_AGE.set(age.total_seconds() if age is not None else 0)
+    return current

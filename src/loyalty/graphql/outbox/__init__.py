@@ -1,0 +1,1 @@
+"""GraphQL of the delivery outbox (admins watch and drive deliveries)."""

@@ -1,0 +1,1 @@
+"""GraphQL of the webhooks domain (admins manage the endpoints)."""
